@@ -1,0 +1,187 @@
+//! NHWC driver: `Y[pixels, c_out] = X[pixels, K] * W[K, c_out]` per group, with X rows read in place (1x1) or
+//! gathered per micro-tile (im2col rows for every other kernel), weights from packed NR-wide panels.
+
+use super::{AlignedBuf, SendPtr, choose_blocks, for_each_tile};
+use crate::error::Result;
+use crate::pack::pack_panels;
+use crate::params::{Conv2dParams, Shape};
+use crate::ukernel::gemm::{GemmKernel, GemmTile};
+
+/// Plan state of the NHWC GEMM path.
+#[derive(Debug)]
+pub(crate) struct NhwcGemm {
+    kernel: GemmKernel,
+    packed: AlignedBuf,
+    panel_stride: usize,
+    group_stride: usize,
+    /// 1x1 kernel: A rows are input pixels read in place (or the zero row for padding).
+    direct: bool,
+    zero_row: Vec<f32>,
+    k: usize,
+}
+
+impl NhwcGemm {
+    pub fn new(
+        p: &Conv2dParams,
+        s: &Shape,
+        kernel: GemmKernel,
+        weights: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<Self> {
+        let (packed, panel_stride, group_stride) =
+            pack_panels(p, weights, bias, kernel.nr(), true)?;
+        let direct = p.kernel_height == 1 && p.kernel_width == 1;
+        let mut zero_row = Vec::new();
+        zero_row.try_reserve_exact(s.cin_g)?;
+        zero_row.resize(if direct { s.cin_g } else { 0 }, 0.0);
+        Ok(NhwcGemm {
+            kernel,
+            packed,
+            panel_stride,
+            group_stride,
+            direct,
+            zero_row,
+            k: s.cin_g * p.kernel_height * p.kernel_width,
+        })
+    }
+
+    /// # Safety
+    /// `x` holds `s.input_len` floats, `y` (and `res` unless null) `s.output_len`; `x` does not overlap `y`;
+    /// `res` is either `y` itself or disjoint from it.
+    pub unsafe fn run(
+        &self,
+        p: &Conv2dParams,
+        s: &Shape,
+        x: *const f32,
+        res: *const f32,
+        y: *mut f32,
+        threads: usize,
+    ) -> Result<()> {
+        let kern = &self.kernel;
+        let (mr_full, nr_full) = (kern.mr, kern.nr());
+        let m_total = p.batch * s.out_height * s.out_width;
+        let (mb, nb) = choose_blocks(
+            m_total, s.cout_g, self.k, mr_full, nr_full, p.groups, threads,
+        );
+        let (mcount, ncount) = (mb.count(), nb.count());
+        let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
+        for_each_tile(p.groups * mcount * ncount, threads, |t| {
+            let g = t / (mcount * ncount);
+            let (mi, ni) = ((t / ncount) % mcount, t % ncount);
+            let mut scratch = if self.direct {
+                None
+            } else {
+                Some(AlignedBuf::zeroed(mr_full * self.k)?)
+            };
+            let mut rows = [core::ptr::null::<f32>(); 16];
+            let (mrange, nrange) = (mb.range(mi), nb.range(ni));
+            let mut m0 = mrange.start;
+            while m0 < mrange.end {
+                let mr = mr_full.min(mrange.end - m0);
+                for (i, row) in rows.iter_mut().enumerate().take(mr) {
+                    *row = match scratch.as_mut() {
+                        None => self.direct_row(p, s, xp.get(), g, m0 + i),
+                        Some(buf) => {
+                            let dst = &mut buf.as_mut_slice()[i * self.k..(i + 1) * self.k];
+                            // SAFETY: `x` holds the whole input (caller contract).
+                            unsafe { im2col_row(p, s, xp.get(), g, m0 + i, dst) };
+                            dst.as_ptr()
+                        }
+                    };
+                }
+                let mut n0 = nrange.start;
+                while n0 < nrange.end {
+                    let nr = nr_full.min(nrange.end - n0);
+                    let panel = self.packed.as_slice()
+                        [g * self.group_stride + (n0 / nr_full) * self.panel_stride..]
+                        .as_ptr();
+                    let off = m0 * p.c_out + g * s.cout_g + n0;
+                    // SAFETY: the panel holds bias + k rows of nr_full floats; rows point at k readable floats;
+                    // output/residual offsets address rows m0..m0+mr, columns n0..n0+nr of this group, all inside
+                    // the output, and no other tile writes them.
+                    unsafe {
+                        let tile = GemmTile {
+                            mr,
+                            nr,
+                            k: self.k,
+                            a: &rows[..mr],
+                            csa: 1,
+                            b: panel.add(nr_full),
+                            ldb: nr_full,
+                            bias_col: panel,
+                            bias_row: core::ptr::null(),
+                            c: yp.get().add(off),
+                            rsc: p.c_out,
+                            res: if rp.get().is_null() {
+                                core::ptr::null()
+                            } else {
+                                rp.get().add(off)
+                            },
+                            rsr: p.c_out,
+                            min: p.output_min,
+                            max: p.output_max,
+                        };
+                        (kern.select)(mr, nr.div_ceil(kern.lanes))(&tile);
+                    }
+                    n0 += nr;
+                }
+                m0 += mr;
+            }
+            Ok(())
+        })
+    }
+
+    /// Pointer to the `cin_g` input channels of group `g` that output pixel `m` reads (1x1 kernels).
+    fn direct_row(
+        &self,
+        p: &Conv2dParams,
+        s: &Shape,
+        x: *const f32,
+        g: usize,
+        m: usize,
+    ) -> *const f32 {
+        let hw = s.out_height * s.out_width;
+        let (n, oy, ox) = (m / hw, (m % hw) / s.out_width, m % s.out_width);
+        let iy = (oy * p.stride_height) as isize - p.pad_top as isize;
+        let ix = (ox * p.stride_width) as isize - p.pad_left as isize;
+        if iy < 0 || ix < 0 || iy >= p.in_height as isize || ix >= p.in_width as isize {
+            return self.zero_row.as_ptr();
+        }
+        let off =
+            ((n * p.in_height + iy as usize) * p.in_width + ix as usize) * p.c_in + g * s.cin_g;
+        // SAFETY: (n, iy, ix) is inside the input, so `off + cin_g <= input_len`.
+        unsafe { x.add(off) }
+    }
+}
+
+/// Gathers output pixel `m`'s receptive field for group `g` into `dst` in `(ky, kx, ci)` order, zeros for padding.
+///
+/// # Safety
+/// `x` holds the whole NHWC input described by `p`.
+unsafe fn im2col_row(
+    p: &Conv2dParams,
+    s: &Shape,
+    x: *const f32,
+    g: usize,
+    m: usize,
+    dst: &mut [f32],
+) {
+    let hw = s.out_height * s.out_width;
+    let (n, oy, ox) = (m / hw, (m % hw) / s.out_width, m % s.out_width);
+    let cin_g = s.cin_g;
+    for ky in 0..p.kernel_height {
+        let iy = (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
+        for kx in 0..p.kernel_width {
+            let ix = (ox * p.stride_width + kx * p.dilation_width) as isize - p.pad_left as isize;
+            let d = &mut dst[(ky * p.kernel_width + kx) * cin_g..][..cin_g];
+            if iy < 0 || ix < 0 || iy >= p.in_height as isize || ix >= p.in_width as isize {
+                d.fill(0.0);
+            } else {
+                let off = ((n * p.in_height + iy as usize) * p.in_width + ix as usize) * p.c_in
+                    + g * cin_g;
+                // SAFETY: the pixel is inside the input, so `off + cin_g <= input_len`.
+                d.copy_from_slice(unsafe { core::slice::from_raw_parts(x.add(off), cin_g) });
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Drivers: the blocking/tiling loops and the rayon partitioning around the micro-kernels.
+//!
+//! Work is split over output tiles only (pixels x output channels), never over the reduction, so every output
+//! is produced by one micro-kernel call with a fixed operation order: results are bitwise identical for any
+//! thread count.
+
+pub mod gemm_nchw;
+pub mod gemm_nhwc;
+
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A raw pointer that may cross threads; the driver guarantees tasks touch disjoint elements.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SendPtr<T>(pub *mut T);
+// SAFETY: the drivers hand each task a disjoint part of the pointee (see each use).
+unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as above; shared reads only touch read-only tensors.
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so closures capture the whole `Send` wrapper, not the raw field).
+    #[inline(always)]
+    pub fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// Below this many FLOPs a layer runs on the calling thread (rayon's fork/join costs more than it saves).
+pub(crate) const SERIAL_FLOPS: u64 = 3_000_000;
+
+/// Resolves the caller's thread count: 0 = all cores of rayon's global pool.
+pub(crate) fn resolve_threads(threads: usize, flops: u64) -> usize {
+    let t = if threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        threads
+    };
+    if flops < SERIAL_FLOPS { 1 } else { t.max(1) }
+}
+
+fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
+    static POOLS: Mutex<Option<HashMap<usize, Arc<rayon::ThreadPool>>>> = Mutex::new(None);
+    let mut g = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    let map = g.get_or_insert_with(HashMap::new);
+    if let Some(p) = map.get(&threads) {
+        return Ok(p.clone());
+    }
+    let p = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("simdconv-{i}"))
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start {threads} threads: {e}")))?;
+    let p = Arc::new(p);
+    map.insert(threads, p.clone());
+    Ok(p)
+}
+
+/// Runs `task(0..n)` on `threads` threads (1 = the calling thread only).
+pub(crate) fn for_each_tile(
+    n: usize,
+    threads: usize,
+    task: impl Fn(usize) -> Result<()> + Sync + Send,
+) -> Result<()> {
+    use rayon::prelude::*;
+    if threads <= 1 || n <= 1 {
+        return (0..n).try_for_each(task);
+    }
+    let run = || (0..n).into_par_iter().with_max_len(1).try_for_each(&task);
+    if threads == rayon::current_num_threads() && rayon::current_thread_index().is_none() {
+        run()
+    } else {
+        pool(threads)?.install(run)
+    }
+}
+
+/// Splits `total` into blocks of `block` (the last may be shorter).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Blocks {
+    pub total: usize,
+    pub block: usize,
+}
+
+impl Blocks {
+    pub fn count(&self) -> usize {
+        self.total.div_ceil(self.block)
+    }
+    pub fn range(&self, i: usize) -> std::ops::Range<usize> {
+        let s = i * self.block;
+        s..(s + self.block).min(self.total)
+    }
+}
+
+/// Chooses (m block, n block) sizes: `n` blocks sized so that a `k x nc` weight slice stays in L2, `m` blocks of
+/// a few micro-tiles; both shrink (down to one micro-tile) until every thread has several tiles.
+pub(crate) fn choose_blocks(
+    m: usize,
+    n: usize,
+    k: usize,
+    mr: usize,
+    nr: usize,
+    outer: usize,
+    threads: usize,
+) -> (Blocks, Blocks) {
+    const L2_BYTES: usize = 256 * 1024;
+    let n_round = n.div_ceil(nr) * nr;
+    let mut nc = ((L2_BYTES / (4 * k.max(1))) / nr * nr).clamp(nr, n_round.max(nr));
+    let mut mc = (mr * 16).min(m.div_ceil(mr) * mr).max(mr);
+    let want = if threads > 1 { 6 * threads } else { 1 };
+    let count = |mc: usize, nc: usize| outer * m.div_ceil(mc) * n.div_ceil(nc);
+    while count(mc, nc) < want && mc > mr {
+        mc = (mc / 2).div_ceil(mr) * mr;
+    }
+    while count(mc, nc) < want && nc > nr {
+        nc = (nc / 2).div_ceil(nr) * nr;
+    }
+    (
+        Blocks {
+            total: m,
+            block: mc,
+        },
+        Blocks {
+            total: n,
+            block: nc,
+        },
+    )
+}
+
+/// A 64-byte aligned, zero-initialised f32 buffer whose allocation failure is an error, not an abort.
+#[derive(Debug, Clone)]
+pub(crate) struct AlignedBuf {
+    v: Vec<f32>,
+    off: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    pub fn zeroed(len: usize) -> Result<Self> {
+        let mut v = Vec::new();
+        v.try_reserve_exact(len.checked_add(16).ok_or(Error::OutOfMemory)?)?;
+        v.resize(len + 16, 0.0);
+        let off = (v.as_ptr() as usize).wrapping_neg() % 64 / 4;
+        Ok(AlignedBuf { v, off, len })
+    }
+    pub fn as_slice(&self) -> &[f32] {
+        &self.v[self.off..self.off + self.len]
+    }
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.v[self.off..self.off + self.len]
+    }
+}

@@ -1,0 +1,1 @@
+//! C ABI: `extern "C"` entry points over the Rust API (see include/simdconv.h).

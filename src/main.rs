@@ -1,0 +1,2 @@
+//! Benchmark CLI placeholder.
+fn main() {}

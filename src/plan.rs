@@ -1,0 +1,92 @@
+//! The plan: decides the algorithm and kernels once per shape and ISA, and owns the packed weights.
+
+use crate::driver::gemm_nchw::NchwGemm;
+use crate::driver::gemm_nhwc::NhwcGemm;
+use crate::error::{Error, Result};
+use crate::isa::Isa;
+use crate::params::{Conv2dParams, Layout, Shape};
+use crate::ukernel::gemm;
+
+/// The algorithm a plan runs.
+#[derive(Debug)]
+pub(crate) enum Algo {
+    Nhwc(NhwcGemm),
+    Nchw(NchwGemm),
+}
+
+/// What the plan chose, for reports and benchmark output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelChoice {
+    /// The algorithm, e.g. `pointwise-nhwc`, `im2col-gemm-nchw`.
+    pub algorithm: &'static str,
+    /// The micro-kernel, e.g. `f32_gemm_6x16__avx2`.
+    pub kernel: &'static str,
+    pub isa: Isa,
+}
+
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub algo: Algo,
+    pub choice: KernelChoice,
+}
+
+impl Plan {
+    pub fn new(
+        p: &Conv2dParams,
+        s: &Shape,
+        isa: Isa,
+        weights: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<Plan> {
+        let kernel = gemm::for_isa(isa)
+            .ok_or_else(|| Error::Unsupported(format!("no GEMM kernel for ISA {isa}")))?;
+        let pointwise = p.kernel_height == 1 && p.kernel_width == 1;
+        let (algo, algorithm) = match (p.layout, pointwise) {
+            (Layout::Nhwc, true) => (
+                Algo::Nhwc(NhwcGemm::new(p, s, kernel, weights, bias)?),
+                "pointwise-nhwc",
+            ),
+            (Layout::Nhwc, false) => (
+                Algo::Nhwc(NhwcGemm::new(p, s, kernel, weights, bias)?),
+                "im2col-gemm-nhwc",
+            ),
+            (Layout::Nchw, true) => (
+                Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?),
+                "pointwise-nchw",
+            ),
+            (Layout::Nchw, false) => (
+                Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?),
+                "im2col-gemm-nchw",
+            ),
+        };
+        Ok(Plan {
+            algo,
+            choice: KernelChoice {
+                algorithm,
+                kernel: kernel.name,
+                isa,
+            },
+        })
+    }
+
+    /// # Safety
+    /// `x` holds `s.input_len` floats, `y` `s.output_len`, `res` is null or holds `s.output_len`; `x` and `y` do
+    /// not overlap; `res` is `y` itself or disjoint from it.
+    pub unsafe fn run(
+        &self,
+        p: &Conv2dParams,
+        s: &Shape,
+        x: *const f32,
+        res: *const f32,
+        y: *mut f32,
+        threads: usize,
+    ) -> Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe {
+            match &self.algo {
+                Algo::Nhwc(a) => a.run(p, s, x, res, y, threads),
+                Algo::Nchw(a) => a.run(p, s, x, res, y, threads),
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! The AVX-512 tile logic (8 x 32, 16 lanes) run on stand-in backends: pulp's `V3_512b` (AVX2, 2 ymm per
+//! vector) and `Scalar512b` (portable, fused multiply-add per lane). Used to test the AVX-512 kernels' index
+//! math, tails and blocking on machines without AVX-512.
+
+/// Rows per tile (same as the AVX-512 kernel).
+pub const MR: usize = super::AVX512_MR;
+/// Vectors (of 16 lanes) per tile row (same as the AVX-512 kernel).
+pub const NV: usize = super::AVX512_NV;
+
+/// `V3_512b`: 16-lane vectors on AVX2+FMA.
+#[cfg(target_arch = "x86_64")]
+pub mod v3_512b {
+    use pulp::x86::{V3, V3_512b};
+    super::super::generic::gemm_entry_points!(
+        V3_512b,
+        V3_512b(V3::new_unchecked()),
+        8,
+        2,
+        [1, 2, 3, 4, 5, 6, 7, 8],
+        [1, 2]
+    );
+}
+
+/// `Scalar512b`: 16-lane vectors in portable code.
+pub mod scalar512b {
+    use pulp::Scalar512b;
+    super::super::generic::gemm_entry_points!(
+        Scalar512b,
+        Scalar512b,
+        8,
+        2,
+        [1, 2, 3, 4, 5, 6, 7, 8],
+        [1, 2]
+    );
+}

@@ -1,0 +1,192 @@
+//! The GEMM micro-kernel body, generic over the SIMD backend, the row count `MR` and the vector count `NV`.
+//!
+//! One body serves every ISA (AVX2, AVX-512, NEON, portable and the 16-lane stand-ins that run the AVX-512
+//! logic on AVX2 or in portable code), so the index math tested on one backend is the math of all of them.
+
+use pulp::Simd;
+
+/// One micro-tile: `C[mr x nr] = clamp(bias + A[mr x k] * B[k x nr] + R)`.
+///
+/// Pointer contract (checked by the driver, relied on here):
+/// - `a[i]` for `i < mr` points at row `i` of A; element `kk` of that row is at `a[i] + kk * csa`, readable for
+///   `kk < k`. Rows `>= mr` are never read.
+/// - `b` points at a packed panel: row `kk` holds `nr_full` floats at `b + kk * ldb` (zero-padded past `nr`),
+///   readable for `kk < k` and the first `NV` vectors of each row.
+/// - `bias_col` (null for none) points at `NV * lanes` readable floats; `bias_row` (null for none) at `mr` floats.
+/// - `c` is written at `c + i * rsc + j` for `i < mr`, `j < nr` only (masked stores at the edge).
+/// - `res` (null for none) is read at `res + i * rsr + j` for `i < mr`, `j < nr` only.
+#[derive(Clone, Copy, Debug)]
+pub struct GemmTile<'a> {
+    pub mr: usize,
+    pub nr: usize,
+    pub k: usize,
+    pub a: &'a [*const f32],
+    pub csa: usize,
+    pub b: *const f32,
+    pub ldb: usize,
+    pub bias_col: *const f32,
+    pub bias_row: *const f32,
+    pub c: *mut f32,
+    pub rsc: usize,
+    pub res: *const f32,
+    pub rsr: usize,
+    pub min: f32,
+    pub max: f32,
+}
+
+/// Signature shared by every GEMM micro-kernel entry point.
+pub type GemmFn = unsafe fn(&GemmTile<'_>);
+
+#[inline(always)]
+unsafe fn load<S: Simd>(p: *const f32) -> S::f32s {
+    // SAFETY: the caller guarantees `S::F32_LANES` readable floats at `p`; f32s is plain data.
+    unsafe { (p as *const S::f32s).read_unaligned() }
+}
+
+/// Computes one micro-tile of exactly `MR` rows (`t.mr == MR`) and up to `NV` vectors of columns.
+///
+/// # Safety
+/// `t` must satisfy the pointer contract of [`GemmTile`], with `t.mr == MR`, `t.nr <= NV * S::F32_LANES`
+/// and `t.nr > (NV - 1) * S::F32_LANES`.
+#[inline(always)]
+pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize>(simd: S, t: &GemmTile<'_>) {
+    let lanes = S::F32_LANES;
+    debug_assert!(t.mr == MR && t.a.len() >= MR);
+    debug_assert!(t.nr <= NV * lanes && t.nr > (NV - 1) * lanes);
+    let zero = simd.splat_f32s(0.0);
+    let mut acc = [[zero; NV]; MR];
+    // SAFETY (whole function): every pointer access below stays inside the extents the contract grants.
+    unsafe {
+        if !t.bias_col.is_null() {
+            let mut bc = [zero; NV];
+            for (v, bv) in bc.iter_mut().enumerate() {
+                *bv = load::<S>(t.bias_col.add(v * lanes));
+            }
+            for row in acc.iter_mut() {
+                *row = bc;
+            }
+        }
+        if !t.bias_row.is_null() {
+            for (i, row) in acc.iter_mut().enumerate() {
+                let bi = simd.splat_f32s(*t.bias_row.add(i));
+                for v in row.iter_mut() {
+                    *v = simd.add_f32s(*v, bi);
+                }
+            }
+        }
+        let mut ap = [core::ptr::null::<f32>(); MR];
+        for (i, p) in ap.iter_mut().enumerate() {
+            *p = t.a[i];
+        }
+        let mut bp = t.b;
+        let csa = t.csa;
+        for _ in 0..t.k {
+            let mut bv = [zero; NV];
+            for (v, x) in bv.iter_mut().enumerate() {
+                *x = load::<S>(bp.add(v * lanes));
+            }
+            for i in 0..MR {
+                let ai = simd.splat_f32s(*ap[i]);
+                for v in 0..NV {
+                    acc[i][v] = simd.mul_add_e_f32s(ai, bv[v], acc[i][v]);
+                }
+                ap[i] = ap[i].add(csa);
+            }
+            bp = bp.add(t.ldb);
+        }
+        store_tile::<S, MR, NV>(simd, t, &mut acc);
+    }
+}
+
+/// The fused epilogue: residual add, clamp (NaN-preserving), full or masked stores.
+#[inline(always)]
+unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
+    simd: S,
+    t: &GemmTile<'_>,
+    acc: &mut [[S::f32s; NV]; MR],
+) {
+    let lanes = S::F32_LANES;
+    let full = t.nr == NV * lanes;
+    let tail = t.nr - (NV - 1) * lanes;
+    let mask = simd.mask_between_m32s(0, tail as u32);
+    let clamp = t.min > f32::NEG_INFINITY || t.max < f32::INFINITY;
+    let lo = simd.splat_f32s(t.min);
+    let hi = simd.splat_f32s(t.max);
+    // SAFETY: rows `< mr == MR` and columns `< nr` are inside the extents granted by the caller.
+    unsafe {
+        for (i, row) in acc.iter_mut().enumerate() {
+            if !t.res.is_null() {
+                let r = t.res.add(i * t.rsr);
+                for (v, x) in row.iter_mut().enumerate() {
+                    let rv = if full || v + 1 < NV {
+                        load::<S>(r.add(v * lanes))
+                    } else {
+                        simd.mask_load_ptr_f32s(mask, r.add(v * lanes))
+                    };
+                    *x = simd.add_f32s(*x, rv);
+                }
+            }
+            if clamp {
+                for x in row.iter_mut() {
+                    // `x < lo` and `x > hi` are false for NaN, so NaN passes through unchanged.
+                    *x = simd.select_f32s(simd.less_than_f32s(*x, lo), lo, *x);
+                    *x = simd.select_f32s(simd.greater_than_f32s(*x, hi), hi, *x);
+                }
+            }
+            let c = t.c.add(i * t.rsc);
+            for (v, x) in row.iter().enumerate() {
+                if full || v + 1 < NV {
+                    (c.add(v * lanes) as *mut S::f32s).write_unaligned(*x);
+                } else {
+                    simd.mask_store_ptr_f32s(mask, c.add(v * lanes), *x);
+                }
+            }
+        }
+    }
+}
+
+/// Declares a [`pulp::WithSimd`] adaptor and a table of entry points `[nv - 1][mr - 1]` for one ISA.
+///
+/// `$token` is an expression producing the backend; it runs inside an `unsafe` block whose safety the plan
+/// proves by having detected the ISA before any entry point can be reached.
+macro_rules! gemm_entry_points {
+    ($simd:ty, $token:expr, $mr:literal, $nv:literal, $ms:tt, [$($v:literal),*]) => {
+        /// Runs the body with the concrete backend `$simd` (not the `S` that `vectorize` passes: a stand-in such as
+        /// `V3_512b` vectorizes through its host ISA, which would hand us the 8-lane `V3`).
+        struct Op<'a, 'b, const MR: usize, const NV: usize>(&'a $crate::ukernel::gemm::generic::GemmTile<'b>, $simd);
+        impl<const MR: usize, const NV: usize> pulp::WithSimd for Op<'_, '_, MR, NV> {
+            type Output = ();
+            #[inline(always)]
+            fn with_simd<S: pulp::Simd>(self, _host: S) {
+                // SAFETY: the entry point's caller upholds the GemmTile contract for MR x NV.
+                unsafe { $crate::ukernel::gemm::generic::gemm_tile::<$simd, MR, NV>(self.1, self.0) }
+            }
+        }
+        /// # Safety
+        /// The tile must satisfy the [`GemmTile`](super::generic::GemmTile) contract for `MR` x `NV`, and the
+        /// CPU must support this module's ISA.
+        unsafe fn entry<const MR: usize, const NV: usize>(t: &$crate::ukernel::gemm::generic::GemmTile<'_>) {
+            // SAFETY: entry points are reachable only through a plan built for an ISA this CPU has
+            // (see `Isa::available`), so the backend token is valid.
+            #[allow(unused_unsafe)]
+            let simd: $simd = unsafe { $token };
+            pulp::Simd::vectorize(simd, Op::<MR, NV>(t, simd))
+        }
+        /// Entry points indexed `[nv - 1][mr - 1]`.
+        pub static TABLE: [[$crate::ukernel::gemm::generic::GemmFn; $mr]; $nv] = [$($crate::ukernel::gemm::generic::gemm_row!($v; $ms)),*];
+
+        /// The entry point for a tile of exactly `mr` rows and `nv` column vectors.
+        pub fn select(mr: usize, nv: usize) -> $crate::ukernel::gemm::generic::GemmFn {
+            TABLE[nv - 1][mr - 1]
+        }
+    };
+}
+pub(crate) use gemm_entry_points;
+
+/// One row of a [`gemm_entry_points`] table: the entry points for `NV = $vv` and every listed `MR`.
+macro_rules! gemm_row {
+    ($vv:literal; [$($m:literal),*]) => {
+        [$(entry::<$m, $vv> as $crate::ukernel::gemm::generic::GemmFn),*]
+    };
+}
+pub(crate) use gemm_row;

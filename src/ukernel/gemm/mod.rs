@@ -1,0 +1,109 @@
+//! GEMM micro-kernel family: the registry list that feeds dispatch, edge-sweep tests and benches.
+//!
+//! Every kernel computes `C[mr x nr] = clamp(bias + A * B + residual)` with A broadcast from row pointers and
+//! B read from a packed, zero-padded panel; see [`generic::GemmTile`] for the exact pointer contract.
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+pub mod avx512;
+pub mod emu512;
+pub mod generic;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
+pub mod scalar;
+
+pub use generic::{GemmFn, GemmTile};
+
+use crate::isa::Isa;
+
+/// Tile shape of the AVX-512 kernels, shared with their 16-lane stand-ins.
+pub const AVX512_MR: usize = 8;
+/// Vectors per row of the AVX-512 kernels, shared with their 16-lane stand-ins.
+pub const AVX512_NV: usize = 2;
+
+/// One GEMM micro-kernel family member: an ISA's tile shape and its entry points.
+#[derive(Clone, Copy, Debug)]
+pub struct GemmKernel {
+    /// Display name in XNNPACK style, e.g. `f32_gemm_6x16__avx2`.
+    pub name: &'static str,
+    pub isa: Isa,
+    /// Rows of a full tile.
+    pub mr: usize,
+    /// SIMD lanes per vector.
+    pub lanes: usize,
+    /// Vectors per full tile row; `nr = nv * lanes`.
+    pub nv: usize,
+    /// Entry point for a tile of exactly `mr` rows (`1..=self.mr`) and `nv` vectors (`1..=self.nv`).
+    pub select: fn(usize, usize) -> GemmFn,
+}
+
+impl GemmKernel {
+    /// Columns of a full tile.
+    pub const fn nr(&self) -> usize {
+        self.nv * self.lanes
+    }
+}
+
+/// Every GEMM kernel compiled into this build, in preference order.
+pub fn registry() -> Vec<GemmKernel> {
+    let mut v = Vec::new();
+    #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+    v.push(GemmKernel {
+        name: "f32_gemm_8x32__avx512",
+        isa: Isa::Avx512,
+        mr: avx512::MR,
+        lanes: 16,
+        nv: avx512::NV,
+        select: avx512::select,
+    });
+    #[cfg(target_arch = "x86_64")]
+    v.push(GemmKernel {
+        name: "f32_gemm_6x16__avx2",
+        isa: Isa::Avx2,
+        mr: avx2::MR,
+        lanes: 8,
+        nv: avx2::NV,
+        select: avx2::select,
+    });
+    #[cfg(target_arch = "x86_64")]
+    v.push(GemmKernel {
+        name: "f32_gemm_8x32__avx512_on_avx2",
+        isa: Isa::Avx512OnAvx2,
+        mr: emu512::MR,
+        lanes: 16,
+        nv: emu512::NV,
+        select: emu512::v3_512b::select,
+    });
+    #[cfg(target_arch = "aarch64")]
+    v.push(GemmKernel {
+        name: "f32_gemm_8x8__neon",
+        isa: Isa::Neon,
+        mr: neon::MR,
+        lanes: 4,
+        nv: neon::NV,
+        select: neon::select,
+    });
+    v.push(GemmKernel {
+        name: "f32_gemm_4x8__scalar",
+        isa: Isa::Portable,
+        mr: scalar::MR,
+        lanes: 1,
+        nv: scalar::NV,
+        select: scalar::select,
+    });
+    v.push(GemmKernel {
+        name: "f32_gemm_8x32__avx512_portable",
+        isa: Isa::Avx512Portable,
+        mr: emu512::MR,
+        lanes: 16,
+        nv: emu512::NV,
+        select: emu512::scalar512b::select,
+    });
+    v
+}
+
+/// The GEMM kernel for `isa` (every [`Isa`] has exactly one).
+pub fn for_isa(isa: Isa) -> Option<GemmKernel> {
+    registry().into_iter().find(|k| k.isa == isa)
+}

@@ -1,0 +1,3 @@
+//! Micro-kernels: no allocation, no threading, no shape decisions. One folder per kernel family.
+
+pub mod gemm;
