@@ -64,25 +64,17 @@ impl Conv2d {
                 shape.weight_len
             )));
         }
-        if let Some(b) = bias {
-            if b.len() != params.c_out {
-                return Err(Error::invalid(format!(
-                    "bias has {} elements, expected c_out = {}",
-                    b.len(),
-                    params.c_out
-                )));
-            }
+        if let Some(b) = bias
+            && b.len() != params.c_out
+        {
+            return Err(Error::invalid(format!("bias has {} elements, expected c_out = {}", b.len(), params.c_out)));
         }
         let isa = match opts.isa {
             Some(i) => i.check_available()?,
             None => isa::isa()?,
         };
         let plan = Plan::new(&params, &shape, isa, weights, bias)?;
-        Ok(Conv2d {
-            params,
-            shape,
-            plan,
-        })
+        Ok(Conv2d { params, shape, plan })
     }
 
     /// The parameters the plan was built from.
@@ -132,13 +124,7 @@ impl Conv2d {
 
     /// Runs with `threads` threads (0 = all cores, 1 = the calling thread only) and an optional output-shaped
     /// `residual` added after the bias and before the clamp. Results do not depend on `threads`.
-    pub fn run_with(
-        &self,
-        input: &[f32],
-        output: &mut [f32],
-        threads: usize,
-        residual: Option<&[f32]>,
-    ) -> Result<()> {
+    pub fn run_with(&self, input: &[f32], output: &mut [f32], threads: usize, residual: Option<&[f32]>) -> Result<()> {
         self.check_len("input", input.len(), self.shape.input_len)?;
         self.check_len("output", output.len(), self.shape.output_len)?;
         if let Some(r) = residual {
@@ -150,12 +136,7 @@ impl Conv2d {
     }
 
     /// Like [`Conv2d::run_with`] with the residual taken from `output` itself: `output = clamp(conv(input) + output)`.
-    pub fn run_residual_in_place(
-        &self,
-        input: &[f32],
-        output: &mut [f32],
-        threads: usize,
-    ) -> Result<()> {
+    pub fn run_residual_in_place(&self, input: &[f32], output: &mut [f32], threads: usize) -> Result<()> {
         self.check_len("input", input.len(), self.shape.input_len)?;
         self.check_len("output", output.len(), self.shape.output_len)?;
         let y = output.as_mut_ptr();
@@ -166,9 +147,7 @@ impl Conv2d {
 
     fn check_len(&self, what: &str, got: usize, want: usize) -> Result<()> {
         if got != want {
-            return Err(Error::invalid(format!(
-                "{what} has {got} elements, expected {want}"
-            )));
+            return Err(Error::invalid(format!("{what} has {got} elements, expected {want}")));
         }
         Ok(())
     }
@@ -187,10 +166,7 @@ impl Conv2d {
     ) -> Result<()> {
         let threads = resolve_threads(threads, self.shape.flops);
         // SAFETY: forwarded contract.
-        unsafe {
-            self.plan
-                .run(&self.params, &self.shape, input, residual, output, threads)
-        }
+        unsafe { self.plan.run(&self.params, &self.shape, input, residual, output, threads) }
     }
 
     /// The activation layout.

@@ -22,14 +22,8 @@ pub enum Isa {
 
 impl Isa {
     /// Every ISA this library knows, in preference order for detection.
-    pub const ALL: [Isa; 6] = [
-        Isa::Avx512,
-        Isa::Avx2,
-        Isa::Neon,
-        Isa::Portable,
-        Isa::Avx512OnAvx2,
-        Isa::Avx512Portable,
-    ];
+    pub const ALL: [Isa; 6] =
+        [Isa::Avx512, Isa::Avx2, Isa::Neon, Isa::Portable, Isa::Avx512OnAvx2, Isa::Avx512Portable];
 
     /// The short name used by `SIMDCONV_ISA`, `--isa` and reports.
     pub const fn name(self) -> &'static str {
@@ -45,10 +39,11 @@ impl Isa {
 
     /// Parses a name produced by [`Isa::name`].
     pub fn from_name(s: &str) -> Result<Isa> {
-        Isa::ALL
-            .into_iter()
-            .find(|i| i.name() == s.trim().to_ascii_lowercase())
-            .ok_or_else(|| Error::invalid(format!("unknown ISA '{s}' (expected one of portable, avx2, avx512, neon, avx512-on-avx2, avx512-portable)")))
+        Isa::ALL.into_iter().find(|i| i.name() == s.trim().to_ascii_lowercase()).ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown ISA '{s}' (expected one of portable, avx2, avx512, neon, avx512-on-avx2, avx512-portable)"
+            ))
+        })
     }
 
     /// Whether this build has the ISA's kernels and this CPU can run them.
@@ -77,18 +72,12 @@ impl Isa {
             }
             _ => "this CPU or target lacks it",
         };
-        Err(Error::Unsupported(format!(
-            "ISA '{}' was requested but {why}",
-            self.name()
-        )))
+        Err(Error::Unsupported(format!("ISA '{}' was requested but {why}", self.name())))
     }
 
     /// The best production ISA this CPU can run (test paths are never detected).
     pub fn detect() -> Isa {
-        [Isa::Avx512, Isa::Avx2, Isa::Neon]
-            .into_iter()
-            .find(|i| i.available())
-            .unwrap_or(Isa::Portable)
+        [Isa::Avx512, Isa::Avx2, Isa::Neon].into_iter().find(|i| i.available()).unwrap_or(Isa::Portable)
     }
 }
 

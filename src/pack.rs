@@ -35,11 +35,7 @@ pub(crate) fn pack_panels(
                 for ci in 0..cin_g {
                     for tap in 0..taps {
                         let (ky, kx) = (tap / p.kernel_width, tap % p.kernel_width);
-                        let kk = if tap_major {
-                            tap * cin_g + ci
-                        } else {
-                            ci * taps + tap
-                        };
+                        let kk = if tap_major { tap * cin_g + ci } else { ci * taps + tap };
                         panel[width + kk * width + j] = weights[p.weight_index(o, ci, ky, kx)];
                     }
                 }

@@ -57,14 +57,7 @@ pub struct Conv2dParams {
 impl Conv2dParams {
     /// A 1-batch, stride-1, undilated, unpadded, ungrouped NHWC/OHWI convolution without clamp;
     /// adjust the fields or use the builder-style setters.
-    pub fn new(
-        in_height: usize,
-        in_width: usize,
-        c_in: usize,
-        c_out: usize,
-        kh: usize,
-        kw: usize,
-    ) -> Self {
+    pub fn new(in_height: usize, in_width: usize, c_in: usize, c_out: usize, kh: usize, kw: usize) -> Self {
         Conv2dParams {
             batch: 1,
             in_height,
@@ -157,7 +150,7 @@ impl Conv2dParams {
                 return Err(Error::invalid(format!("{name} must be non-zero")));
             }
         }
-        if p.c_in % p.groups != 0 || p.c_out % p.groups != 0 {
+        if !p.c_in.is_multiple_of(p.groups) || !p.c_out.is_multiple_of(p.groups) {
             return Err(Error::invalid(format!(
                 "groups ({}) must divide c_in ({}) and c_out ({})",
                 p.groups, p.c_in, p.c_out
@@ -173,12 +166,8 @@ impl Conv2dParams {
             )));
         }
         let ovf = || Error::invalid("sizes overflow 64-bit arithmetic");
-        let dil_kh = mul(p.kernel_height - 1, p.dilation_height)
-            .and_then(|v| v.checked_add(1))
-            .ok_or_else(ovf)?;
-        let dil_kw = mul(p.kernel_width - 1, p.dilation_width)
-            .and_then(|v| v.checked_add(1))
-            .ok_or_else(ovf)?;
+        let dil_kh = mul(p.kernel_height - 1, p.dilation_height).and_then(|v| v.checked_add(1)).ok_or_else(ovf)?;
+        let dil_kw = mul(p.kernel_width - 1, p.dilation_width).and_then(|v| v.checked_add(1)).ok_or_else(ovf)?;
         let padded_h = add3(p.in_height, p.pad_top, p.pad_bottom).ok_or_else(ovf)?;
         let padded_w = add3(p.in_width, p.pad_left, p.pad_right).ok_or_else(ovf)?;
         if dil_kh > padded_h || dil_kw > padded_w {
@@ -201,8 +190,7 @@ impl Conv2dParams {
         }
         let taps = p.kernel_height * p.kernel_width;
         let k = mul(taps, cin_g).ok_or_else(ovf)?;
-        let flops =
-            (2 * out_height * out_width) as u128 * p.batch as u128 * p.c_out as u128 * k as u128;
+        let flops = (2 * out_height * out_width) as u128 * p.batch as u128 * p.c_out as u128 * k as u128;
         Ok(Shape {
             out_height,
             out_width,

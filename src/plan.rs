@@ -31,42 +31,16 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    pub fn new(
-        p: &Conv2dParams,
-        s: &Shape,
-        isa: Isa,
-        weights: &[f32],
-        bias: Option<&[f32]>,
-    ) -> Result<Plan> {
-        let kernel = gemm::for_isa(isa)
-            .ok_or_else(|| Error::Unsupported(format!("no GEMM kernel for ISA {isa}")))?;
+    pub fn new(p: &Conv2dParams, s: &Shape, isa: Isa, weights: &[f32], bias: Option<&[f32]>) -> Result<Plan> {
+        let kernel = gemm::for_isa(isa).ok_or_else(|| Error::Unsupported(format!("no GEMM kernel for ISA {isa}")))?;
         let pointwise = p.kernel_height == 1 && p.kernel_width == 1;
         let (algo, algorithm) = match (p.layout, pointwise) {
-            (Layout::Nhwc, true) => (
-                Algo::Nhwc(NhwcGemm::new(p, s, kernel, weights, bias)?),
-                "pointwise-nhwc",
-            ),
-            (Layout::Nhwc, false) => (
-                Algo::Nhwc(NhwcGemm::new(p, s, kernel, weights, bias)?),
-                "im2col-gemm-nhwc",
-            ),
-            (Layout::Nchw, true) => (
-                Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?),
-                "pointwise-nchw",
-            ),
-            (Layout::Nchw, false) => (
-                Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?),
-                "im2col-gemm-nchw",
-            ),
+            (Layout::Nhwc, true) => (Algo::Nhwc(NhwcGemm::new(p, s, kernel, weights, bias)?), "pointwise-nhwc"),
+            (Layout::Nhwc, false) => (Algo::Nhwc(NhwcGemm::new(p, s, kernel, weights, bias)?), "im2col-gemm-nhwc"),
+            (Layout::Nchw, true) => (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "pointwise-nchw"),
+            (Layout::Nchw, false) => (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "im2col-gemm-nchw"),
         };
-        Ok(Plan {
-            algo,
-            choice: KernelChoice {
-                algorithm,
-                kernel: kernel.name,
-                isa,
-            },
-        })
+        Ok(Plan { algo, choice: KernelChoice { algorithm, kernel: kernel.name, isa } })
     }
 
     /// # Safety

@@ -14,16 +14,8 @@ pub struct RefOutput {
 
 /// Index of activation `(n, c, y, x)` in a tensor of `channels x h x w` per image.
 #[inline]
-pub fn act_index(
-    layout: Layout,
-    channels: usize,
-    h: usize,
-    w: usize,
-    n: usize,
-    c: usize,
-    y: usize,
-    x: usize,
-) -> usize {
+#[allow(clippy::too_many_arguments)]
+pub fn act_index(layout: Layout, channels: usize, h: usize, w: usize, n: usize, c: usize, y: usize, x: usize) -> usize {
     match layout {
         Layout::Nhwc => ((n * h + y) * w + x) * channels + c,
         Layout::Nchw => ((n * channels + c) * h + y) * w + x,
@@ -51,36 +43,20 @@ fn check(
 ) -> Result<crate::params::Shape> {
     let s = p.validate()?;
     if input.len() < s.input_len {
-        return Err(Error::invalid(format!(
-            "input has {} elements, needs {}",
-            input.len(),
-            s.input_len
-        )));
+        return Err(Error::invalid(format!("input has {} elements, needs {}", input.len(), s.input_len)));
     }
     if weights.len() < s.weight_len {
-        return Err(Error::invalid(format!(
-            "weights have {} elements, need {}",
-            weights.len(),
-            s.weight_len
-        )));
+        return Err(Error::invalid(format!("weights have {} elements, need {}", weights.len(), s.weight_len)));
     }
-    if let Some(b) = bias {
-        if b.len() < p.c_out {
-            return Err(Error::invalid(format!(
-                "bias has {} elements, needs {}",
-                b.len(),
-                p.c_out
-            )));
-        }
+    if let Some(b) = bias
+        && b.len() < p.c_out
+    {
+        return Err(Error::invalid(format!("bias has {} elements, needs {}", b.len(), p.c_out)));
     }
-    if let Some(r) = residual {
-        if r.len() < s.output_len {
-            return Err(Error::invalid(format!(
-                "residual has {} elements, needs {}",
-                r.len(),
-                s.output_len
-            )));
-        }
+    if let Some(r) = residual
+        && r.len() < s.output_len
+    {
+        return Err(Error::invalid(format!("residual has {} elements, needs {}", r.len(), s.output_len)));
     }
     Ok(s)
 }
@@ -107,14 +83,12 @@ pub fn conv2d_f64(
                     for i in 0..s.cin_g {
                         let c = g * s.cin_g + i;
                         for ky in 0..p.kernel_height {
-                            let iy = (oy * p.stride_height + ky * p.dilation_height) as isize
-                                - p.pad_top as isize;
+                            let iy = (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
                             if iy < 0 || iy >= p.in_height as isize {
                                 continue;
                             }
                             for kx in 0..p.kernel_width {
-                                let ix = (ox * p.stride_width + kx * p.dilation_width) as isize
-                                    - p.pad_left as isize;
+                                let ix = (ox * p.stride_width + kx * p.dilation_width) as isize - p.pad_left as isize;
                                 if ix < 0 || ix >= p.in_width as isize {
                                     continue;
                                 }
@@ -128,8 +102,7 @@ pub fn conv2d_f64(
                                     iy as usize,
                                     ix as usize,
                                 );
-                                let t =
-                                    input[xi] as f64 * weights[p.weight_index(o, i, ky, kx)] as f64;
+                                let t = input[xi] as f64 * weights[p.weight_index(o, i, ky, kx)] as f64;
                                 acc += t;
                                 mag += t.abs();
                             }
@@ -160,11 +133,7 @@ pub fn conv2d(
 ) -> Result<()> {
     let r = conv2d_f64(p, input, weights, bias, residual)?;
     if output.len() < r.value.len() {
-        return Err(Error::invalid(format!(
-            "output has {} elements, needs {}",
-            output.len(),
-            r.value.len()
-        )));
+        return Err(Error::invalid(format!("output has {} elements, needs {}", output.len(), r.value.len())));
     }
     for (o, v) in output.iter_mut().zip(&r.value) {
         *o = *v as f32;
@@ -182,11 +151,7 @@ pub fn tolerance(k: usize, mag: f64) -> f64 {
 /// Compares an f32 output with the reference; returns the first offending index and values.
 pub fn compare(p: &Conv2dParams, got: &[f32], want: &RefOutput) -> std::result::Result<(), String> {
     let k = (p.c_in / p.groups) * p.kernel_height * p.kernel_width + 2;
-    for (i, (&g, (&v, &m))) in got
-        .iter()
-        .zip(want.value.iter().zip(&want.magnitude))
-        .enumerate()
-    {
+    for (i, (&g, (&v, &m))) in got.iter().zip(want.value.iter().zip(&want.magnitude)).enumerate() {
         let ok = if v.is_nan() {
             g.is_nan()
         } else if v.is_infinite() {

@@ -20,21 +20,9 @@ pub(crate) struct NchwGemm {
 }
 
 impl NchwGemm {
-    pub fn new(
-        p: &Conv2dParams,
-        s: &Shape,
-        kernel: GemmKernel,
-        weights: &[f32],
-        bias: Option<&[f32]>,
-    ) -> Result<Self> {
+    pub fn new(p: &Conv2dParams, s: &Shape, kernel: GemmKernel, weights: &[f32], bias: Option<&[f32]>) -> Result<Self> {
         let (packed, panel_stride, group_stride) = pack_panels(p, weights, bias, kernel.mr, false)?;
-        Ok(NchwGemm {
-            kernel,
-            packed,
-            panel_stride,
-            group_stride,
-            k: s.cin_g * p.kernel_height * p.kernel_width,
-        })
+        Ok(NchwGemm { kernel, packed, panel_stride, group_stride, k: s.cin_g * p.kernel_height * p.kernel_width })
     }
 
     /// # Safety
@@ -52,15 +40,7 @@ impl NchwGemm {
         let (mr_full, nr_full) = (kern.mr, kern.nr());
         let plane = s.out_height * s.out_width;
         // Pixels play the role of columns (n), output channels of rows (m).
-        let (cb, pb) = choose_blocks(
-            s.cout_g,
-            plane,
-            self.k,
-            mr_full,
-            nr_full,
-            p.batch * p.groups,
-            threads,
-        );
+        let (cb, pb) = choose_blocks(s.cout_g, plane, self.k, mr_full, nr_full, p.batch * p.groups, threads);
         let (ccount, pcount) = (cb.count(), pb.count());
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
         for_each_tile(p.batch * p.groups * pcount * ccount, threads, |t| {
@@ -97,9 +77,8 @@ impl NchwGemm {
                 let mut c0 = crange.start;
                 while c0 < crange.end {
                     let mr = mr_full.min(crange.end - c0);
-                    let wpanel = self.packed.as_slice()
-                        [g * self.group_stride + (c0 / mr_full) * self.panel_stride..]
-                        .as_ptr();
+                    let wpanel =
+                        self.packed.as_slice()[g * self.group_stride + (c0 / mr_full) * self.panel_stride..].as_ptr();
                     for (i, r) in rows.iter_mut().enumerate().take(mr) {
                         // SAFETY: the panel holds mr_full bias values then k rows of mr_full weights.
                         *r = unsafe { wpanel.add(mr_full + i) };
@@ -121,11 +100,7 @@ impl NchwGemm {
                             bias_row: wpanel,
                             c: yp.get().add(off),
                             rsc: plane,
-                            res: if rp.get().is_null() {
-                                core::ptr::null()
-                            } else {
-                                rp.get().add(off)
-                            },
+                            res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(off) },
                             rsr: plane,
                             min: p.output_min,
                             max: p.output_max,
@@ -167,9 +142,7 @@ unsafe fn pack_input_panel(
         && s.out_height == h;
     for ci in 0..s.cin_g {
         // SAFETY: channel plane (n, g * cin_g + ci) lies inside the input.
-        let src = unsafe {
-            core::slice::from_raw_parts(x.add((n * p.c_in + g * s.cin_g + ci) * h * w), h * w)
-        };
+        let src = unsafe { core::slice::from_raw_parts(x.add((n * p.c_in + g * s.cin_g + ci) * h * w), h * w) };
         if simple {
             let d = &mut dst[ci * nr_full..][..nr_full];
             d[..np].copy_from_slice(&src[p0..p0 + np]);
@@ -185,10 +158,8 @@ unsafe fn pack_input_panel(
                     continue;
                 }
                 let (oy, ox) = ((p0 + j) / s.out_width, (p0 + j) % s.out_width);
-                let iy =
-                    (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
-                let ix =
-                    (ox * p.stride_width + kx * p.dilation_width) as isize - p.pad_left as isize;
+                let iy = (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
+                let ix = (ox * p.stride_width + kx * p.dilation_width) as isize - p.pad_left as isize;
                 if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
                     *v = src[iy as usize * w + ix as usize];
                 }

@@ -21,15 +21,8 @@ pub(crate) struct NhwcGemm {
 }
 
 impl NhwcGemm {
-    pub fn new(
-        p: &Conv2dParams,
-        s: &Shape,
-        kernel: GemmKernel,
-        weights: &[f32],
-        bias: Option<&[f32]>,
-    ) -> Result<Self> {
-        let (packed, panel_stride, group_stride) =
-            pack_panels(p, weights, bias, kernel.nr(), true)?;
+    pub fn new(p: &Conv2dParams, s: &Shape, kernel: GemmKernel, weights: &[f32], bias: Option<&[f32]>) -> Result<Self> {
+        let (packed, panel_stride, group_stride) = pack_panels(p, weights, bias, kernel.nr(), true)?;
         let direct = p.kernel_height == 1 && p.kernel_width == 1;
         let mut zero_row = Vec::new();
         zero_row.try_reserve_exact(s.cin_g)?;
@@ -60,19 +53,13 @@ impl NhwcGemm {
         let kern = &self.kernel;
         let (mr_full, nr_full) = (kern.mr, kern.nr());
         let m_total = p.batch * s.out_height * s.out_width;
-        let (mb, nb) = choose_blocks(
-            m_total, s.cout_g, self.k, mr_full, nr_full, p.groups, threads,
-        );
+        let (mb, nb) = choose_blocks(m_total, s.cout_g, self.k, mr_full, nr_full, p.groups, threads);
         let (mcount, ncount) = (mb.count(), nb.count());
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
         for_each_tile(p.groups * mcount * ncount, threads, |t| {
             let g = t / (mcount * ncount);
             let (mi, ni) = ((t / ncount) % mcount, t % ncount);
-            let mut scratch = if self.direct {
-                None
-            } else {
-                Some(AlignedBuf::zeroed(mr_full * self.k)?)
-            };
+            let mut scratch = if self.direct { None } else { Some(AlignedBuf::zeroed(mr_full * self.k)?) };
             let mut rows = [core::ptr::null::<f32>(); 16];
             let (mrange, nrange) = (mb.range(mi), nb.range(ni));
             let mut m0 = mrange.start;
@@ -92,9 +79,8 @@ impl NhwcGemm {
                 let mut n0 = nrange.start;
                 while n0 < nrange.end {
                     let nr = nr_full.min(nrange.end - n0);
-                    let panel = self.packed.as_slice()
-                        [g * self.group_stride + (n0 / nr_full) * self.panel_stride..]
-                        .as_ptr();
+                    let panel =
+                        self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
                     let off = m0 * p.c_out + g * s.cout_g + n0;
                     // SAFETY: the panel holds bias + k rows of nr_full floats; rows point at k readable floats;
                     // output/residual offsets address rows m0..m0+mr, columns n0..n0+nr of this group, all inside
@@ -112,11 +98,7 @@ impl NhwcGemm {
                             bias_row: core::ptr::null(),
                             c: yp.get().add(off),
                             rsc: p.c_out,
-                            res: if rp.get().is_null() {
-                                core::ptr::null()
-                            } else {
-                                rp.get().add(off)
-                            },
+                            res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(off) },
                             rsr: p.c_out,
                             min: p.output_min,
                             max: p.output_max,
@@ -132,14 +114,7 @@ impl NhwcGemm {
     }
 
     /// Pointer to the `cin_g` input channels of group `g` that output pixel `m` reads (1x1 kernels).
-    fn direct_row(
-        &self,
-        p: &Conv2dParams,
-        s: &Shape,
-        x: *const f32,
-        g: usize,
-        m: usize,
-    ) -> *const f32 {
+    fn direct_row(&self, p: &Conv2dParams, s: &Shape, x: *const f32, g: usize, m: usize) -> *const f32 {
         let hw = s.out_height * s.out_width;
         let (n, oy, ox) = (m / hw, (m % hw) / s.out_width, m % s.out_width);
         let iy = (oy * p.stride_height) as isize - p.pad_top as isize;
@@ -147,8 +122,7 @@ impl NhwcGemm {
         if iy < 0 || ix < 0 || iy >= p.in_height as isize || ix >= p.in_width as isize {
             return self.zero_row.as_ptr();
         }
-        let off =
-            ((n * p.in_height + iy as usize) * p.in_width + ix as usize) * p.c_in + g * s.cin_g;
+        let off = ((n * p.in_height + iy as usize) * p.in_width + ix as usize) * p.c_in + g * s.cin_g;
         // SAFETY: (n, iy, ix) is inside the input, so `off + cin_g <= input_len`.
         unsafe { x.add(off) }
     }
@@ -158,14 +132,7 @@ impl NhwcGemm {
 ///
 /// # Safety
 /// `x` holds the whole NHWC input described by `p`.
-unsafe fn im2col_row(
-    p: &Conv2dParams,
-    s: &Shape,
-    x: *const f32,
-    g: usize,
-    m: usize,
-    dst: &mut [f32],
-) {
+unsafe fn im2col_row(p: &Conv2dParams, s: &Shape, x: *const f32, g: usize, m: usize, dst: &mut [f32]) {
     let hw = s.out_height * s.out_width;
     let (n, oy, ox) = (m / hw, (m % hw) / s.out_width, m % s.out_width);
     let cin_g = s.cin_g;
@@ -177,8 +144,7 @@ unsafe fn im2col_row(
             if iy < 0 || ix < 0 || iy >= p.in_height as isize || ix >= p.in_width as isize {
                 d.fill(0.0);
             } else {
-                let off = ((n * p.in_height + iy as usize) * p.in_width + ix as usize) * p.c_in
-                    + g * cin_g;
+                let off = ((n * p.in_height + iy as usize) * p.in_width + ix as usize) * p.c_in + g * cin_g;
                 // SAFETY: the pixel is inside the input, so `off + cin_g <= input_len`.
                 d.copy_from_slice(unsafe { core::slice::from_raw_parts(x.add(off), cin_g) });
             }

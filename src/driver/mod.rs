@@ -32,11 +32,7 @@ pub(crate) const SERIAL_FLOPS: u64 = 3_000_000;
 
 /// Resolves the caller's thread count: 0 = all cores of rayon's global pool.
 pub(crate) fn resolve_threads(threads: usize, flops: u64) -> usize {
-    let t = if threads == 0 {
-        rayon::current_num_threads()
-    } else {
-        threads
-    };
+    let t = if threads == 0 { rayon::current_num_threads() } else { threads };
     if flops < SERIAL_FLOPS { 1 } else { t.max(1) }
 }
 
@@ -58,11 +54,7 @@ fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
 }
 
 /// Runs `task(0..n)` on `threads` threads (1 = the calling thread only).
-pub(crate) fn for_each_tile(
-    n: usize,
-    threads: usize,
-    task: impl Fn(usize) -> Result<()> + Sync + Send,
-) -> Result<()> {
+pub(crate) fn for_each_tile(n: usize, threads: usize, task: impl Fn(usize) -> Result<()> + Sync + Send) -> Result<()> {
     use rayon::prelude::*;
     if threads <= 1 || n <= 1 {
         return (0..n).try_for_each(task);
@@ -115,16 +107,7 @@ pub(crate) fn choose_blocks(
     while count(mc, nc) < want && nc > nr {
         nc = (nc / 2).div_ceil(nr) * nr;
     }
-    (
-        Blocks {
-            total: m,
-            block: mc,
-        },
-        Blocks {
-            total: n,
-            block: nc,
-        },
-    )
+    (Blocks { total: m, block: mc }, Blocks { total: n, block: nc })
 }
 
 /// A 64-byte aligned, zero-initialised f32 buffer whose allocation failure is an error, not an abort.

@@ -24,12 +24,5 @@ pub mod v3_512b {
 /// `Scalar512b`: 16-lane vectors in portable code.
 pub mod scalar512b {
     use pulp::Scalar512b;
-    super::super::generic::gemm_entry_points!(
-        Scalar512b,
-        Scalar512b,
-        8,
-        2,
-        [1, 2, 3, 4, 5, 6, 7, 8],
-        [1, 2]
-    );
+    super::super::generic::gemm_entry_points!(Scalar512b, Scalar512b, 8, 2, [1, 2, 3, 4, 5, 6, 7, 8], [1, 2]);
 }

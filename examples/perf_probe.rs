@@ -1,0 +1,49 @@
+//! Quick single-layer timing probe: `cargo run --release --example perf_probe -- [threads] [nchw]`.
+use simdconv::*;
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let threads: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let nchw = args.iter().any(|a| a == "nchw");
+    let rows = [
+        ("seed_pw_28_256to16", 28, 256, 16, 1),
+        ("r50_pw_56_64to64", 56, 64, 64, 1),
+        ("r50_pw_56_64to256", 56, 64, 256, 1),
+        ("r50_pw_56_256to64", 56, 256, 64, 1),
+        ("r50_pw_s2_56_256to512", 56, 256, 512, 2),
+        ("r50_pw_28_512to128", 28, 512, 128, 1),
+        ("r50_pw_14_1024to256", 14, 1024, 256, 1),
+        ("r50_pw_7_2048to512", 7, 2048, 512, 1),
+        ("mv2_pw_112_16to96", 112, 16, 96, 1),
+        ("mv2_pw_56_144to24", 56, 144, 24, 1),
+        ("mv2_pw_7_320to1280", 7, 320, 1280, 1),
+    ];
+    for (name, hw, ci, co, st) in rows {
+        let mut p = Conv2dParams::new(hw, hw, ci, co, 1, 1).stride(st, st);
+        if nchw {
+            p = p.layout(Layout::Nchw).weight_layout(WeightLayout::Oihw);
+        }
+        let s = p.validate().unwrap();
+        let w: Vec<f32> = (0..s.weight_len).map(|i| (i % 7) as f32 * 0.1).collect();
+        let b: Vec<f32> = (0..co).map(|i| i as f32).collect();
+        let x: Vec<f32> = (0..s.input_len).map(|i| (i % 5) as f32 * 0.2).collect();
+        let conv = Conv2d::new(p, &w, Some(&b)).unwrap();
+        let mut y = vec![0.0; s.output_len];
+        for _ in 0..3 {
+            conv.run_with(&x, &mut y, threads, None).unwrap();
+        }
+        let mut times = vec![];
+        for _ in 0..7 {
+            let reps = ((0.05 / (s.flops as f64 / 80e9)).ceil() as usize).max(1);
+            let t = Instant::now();
+            for _ in 0..reps {
+                conv.run_with(&x, &mut y, threads, None).unwrap();
+            }
+            times.push(t.elapsed().as_secs_f64() / reps as f64);
+        }
+        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let med = times[3];
+        println!("{name:28} {:>8.1} GFLOP/s  {}", s.flops as f64 / med / 1e9, conv.kernel_choice().kernel);
+    }
+}
