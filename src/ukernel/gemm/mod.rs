@@ -46,64 +46,62 @@ impl GemmKernel {
 }
 
 /// Every GEMM kernel compiled into this build, in preference order.
-pub fn registry() -> Vec<GemmKernel> {
-    let mut v = Vec::new();
+pub static REGISTRY: &[GemmKernel] = &[
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-    v.push(GemmKernel {
+    GemmKernel {
         name: "f32_gemm_8x32__avx512",
         isa: Isa::Avx512,
         mr: avx512::MR,
         lanes: 16,
         nv: avx512::NV,
         select: avx512::select,
-    });
+    },
     #[cfg(target_arch = "x86_64")]
-    v.push(GemmKernel {
+    GemmKernel {
         name: "f32_gemm_6x16__avx2",
         isa: Isa::Avx2,
         mr: avx2::MR,
         lanes: 8,
         nv: avx2::NV,
         select: avx2::select,
-    });
+    },
     #[cfg(target_arch = "x86_64")]
-    v.push(GemmKernel {
+    GemmKernel {
         name: "f32_gemm_8x32__avx512_on_avx2",
         isa: Isa::Avx512OnAvx2,
         mr: emu512::MR,
         lanes: 16,
         nv: emu512::NV,
         select: emu512::v3_512b::select,
-    });
+    },
     #[cfg(target_arch = "aarch64")]
-    v.push(GemmKernel {
+    GemmKernel {
         name: "f32_gemm_8x8__neon",
         isa: Isa::Neon,
         mr: neon::MR,
         lanes: 4,
         nv: neon::NV,
         select: neon::select,
-    });
-    v.push(GemmKernel {
+    },
+    GemmKernel {
         name: "f32_gemm_4x8__scalar",
         isa: Isa::Portable,
         mr: scalar::MR,
         lanes: 1,
         nv: scalar::NV,
         select: scalar::select,
-    });
-    v.push(GemmKernel {
+    },
+    GemmKernel {
         name: "f32_gemm_8x32__avx512_portable",
         isa: Isa::Avx512Portable,
         mr: emu512::MR,
         lanes: 16,
         nv: emu512::NV,
         select: emu512::scalar512b::select,
-    });
-    v
-}
+    },
+];
 
 /// The GEMM kernel for `isa` (every [`Isa`] has exactly one).
 pub fn for_isa(isa: Isa) -> Option<GemmKernel> {
-    registry().into_iter().find(|k| k.isa == isa)
+    REGISTRY.iter().find(|k| k.isa == isa).copied()
 }
