@@ -3,7 +3,7 @@
 //! pixel block (a plain row copy for 1x1, an im2col gather otherwise) so the kernel streams one contiguous panel
 //! instead of K rows a whole plane apart, and edges are zero-padded in our own buffer.
 
-use super::{AlignedBuf, SendPtr, choose_blocks, for_each_tile};
+use super::{AlignedBuf, Blocks, SendPtr, for_each_tile};
 use crate::error::Result;
 use crate::pack::pack_panels;
 use crate::params::{Conv2dParams, Shape};
@@ -39,75 +39,98 @@ impl NchwGemm {
         let kern = &self.kernel;
         let (mr_full, nr_full) = (kern.mr, kern.nr());
         let plane = s.out_height * s.out_width;
-        // Pixels play the role of columns (n), output channels of rows (m).
-        let (cb, pb) = choose_blocks(s.cout_g, plane, self.k, mr_full, nr_full, p.batch * p.groups, threads);
-        let (ccount, pcount) = (cb.count(), pb.count());
+        let k = self.k;
+        // 1x1, stride 1, no padding, short K: a full panel's k-th row is input row k itself, read in place. Longer
+        // K is packed: k rows a whole plane apart would each touch another page.
+        let pointwise_s1 = p.kernel_height == 1
+            && p.kernel_width == 1
+            && p.stride_height == 1
+            && p.stride_width == 1
+            && s.out_height == p.in_height
+            && s.out_width == p.in_width;
+        let direct = pointwise_s1 && (k <= 48 || s.cout_g <= 32);
+        let panel_outer = direct && k > 48;
+        let (pb, cb) = nchw_blocks(p.batch * p.groups, plane, s.cout_g, k, mr_full, nr_full, threads);
+        let (pcount, ccount) = (pb.count(), cb.count());
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
         for_each_tile(p.batch * p.groups * pcount * ccount, threads, |t| {
             let (ng, rest) = (t / (pcount * ccount), t % (pcount * ccount));
             let (n, g) = (ng / p.groups, ng % p.groups);
-            let (pi, ci) = (rest / ccount, rest % ccount);
-            let (prange, crange) = (pb.range(pi), cb.range(ci));
+            let (prange, crange) = (pb.range(rest / ccount), cb.range(rest % ccount));
             let panels = prange.len().div_ceil(nr_full);
-            let mut bufs = AlignedBuf::zeroed(panels * self.k * nr_full)?;
-            let bpanels = bufs.as_mut_slice();
+            // Packed panels: all of them in general, only the ragged last one in direct mode.
+            let packed_panels = if direct { usize::from(prange.len() % nr_full != 0) } else { panels };
+            let mut bufs = AlignedBuf::zeroed(packed_panels * k * nr_full)?;
+            let mut offsets = Vec::new();
+            // B panels: pointer and row stride per panel (packed once per tile, read by every channel chunk).
+            let mut bpan = Vec::with_capacity(panels);
             for q in 0..panels {
                 let p0 = prange.start + q * nr_full;
                 let np = nr_full.min(prange.end - p0);
-                // SAFETY: `x` holds the whole input (caller contract).
-                unsafe {
-                    pack_input_panel(
-                        p,
-                        s,
-                        xp.get(),
-                        n,
-                        g,
-                        p0,
-                        np,
-                        nr_full,
-                        &mut bpanels[q * self.k * nr_full..][..self.k * nr_full],
-                    )
-                };
+                let chan0 = (n * p.c_in + g * s.cin_g) * p.in_height * p.in_width;
+                bpan.push(if direct && np == nr_full {
+                    // SAFETY: pixels p0..p0+nr_full of every channel row of this group are inside the input.
+                    (unsafe { xp.get().add(chan0 + p0) } as *const f32, plane)
+                } else {
+                    let slot = if direct { 0 } else { q };
+                    let dst = &mut bufs.as_mut_slice()[slot * k * nr_full..][..k * nr_full];
+                    // SAFETY: `x` holds the whole input (caller contract).
+                    unsafe { pack_input_panel(p, s, xp.get().add(chan0), p0, np, nr_full, &mut offsets, dst) };
+                    (dst.as_ptr(), nr_full)
+                });
             }
-            let mut rows = [core::ptr::null::<f32>(); 16];
-            for q in 0..panels {
+            let call = |c0: usize, q: usize| {
+                let mr = mr_full.min(crange.end - c0);
+                let (bpanel, ldb) = bpan[q];
                 let p0 = prange.start + q * nr_full;
                 let np = nr_full.min(prange.end - p0);
-                let bpanel = bpanels[q * self.k * nr_full..].as_ptr();
-                let mut c0 = crange.start;
-                while c0 < crange.end {
-                    let mr = mr_full.min(crange.end - c0);
-                    let wpanel =
-                        self.packed.as_slice()[g * self.group_stride + (c0 / mr_full) * self.panel_stride..].as_ptr();
-                    for (i, r) in rows.iter_mut().enumerate().take(mr) {
-                        // SAFETY: the panel holds mr_full bias values then k rows of mr_full weights.
-                        *r = unsafe { wpanel.add(mr_full + i) };
+                let wpanel =
+                    self.packed.as_slice()[g * self.group_stride + (c0 / mr_full) * self.panel_stride..].as_ptr();
+                let mut rows = [core::ptr::null::<f32>(); 16];
+                for (i, r) in rows.iter_mut().enumerate().take(mr) {
+                    // SAFETY: the panel holds mr_full bias values then k rows of mr_full weights.
+                    *r = unsafe { wpanel.add(mr_full + i) };
+                }
+                let off = (n * p.c_out + g * s.cout_g + c0) * plane + p0;
+                // SAFETY: A rows step by mr_full through k packed rows; B rows hold nr_full readable floats (ours,
+                // or full in-bounds input rows); output and residual offsets address channels c0..c0+mr, pixels
+                // p0..p0+np of image n, inside the output and written by this tile only.
+                unsafe {
+                    let tile = GemmTile {
+                        mr,
+                        nr: np,
+                        k,
+                        a: &rows[..mr],
+                        csa: mr_full,
+                        b: bpanel,
+                        ldb,
+                        bias_col: core::ptr::null(),
+                        bias_row: wpanel,
+                        c: yp.get().add(off),
+                        rsc: plane,
+                        res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(off) },
+                        rsr: plane,
+                        min: p.output_min,
+                        max: p.output_max,
+                    };
+                    (kern.select)(mr, np.div_ceil(kern.lanes))(&tile);
+                }
+            };
+            if panel_outer {
+                // Few output channels over a long K read in place: each panel's rows stay hot in L1 while every
+                // channel tile passes over them.
+                for q in 0..panels {
+                    for c0 in crange.clone().step_by(mr_full) {
+                        call(c0, q);
                     }
-                    let off = (n * p.c_out + g * s.cout_g + c0) * plane + p0;
-                    // SAFETY: A rows step by mr_full through k packed rows; B is our k x nr_full panel; output and
-                    // residual offsets address channels c0..c0+mr, pixels p0..p0+np of image n, inside the output,
-                    // written by this tile only.
-                    unsafe {
-                        let tile = GemmTile {
-                            mr,
-                            nr: np,
-                            k: self.k,
-                            a: &rows[..mr],
-                            csa: mr_full,
-                            b: bpanel,
-                            ldb: nr_full,
-                            bias_col: core::ptr::null(),
-                            bias_row: wpanel,
-                            c: yp.get().add(off),
-                            rsc: plane,
-                            res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(off) },
-                            rsr: plane,
-                            min: p.output_min,
-                            max: p.output_max,
-                        };
-                        (kern.select)(mr, np.div_ceil(kern.lanes))(&tile);
+                }
+            } else {
+                // A weight tile stays in L1 while it sweeps the (L2-resident) panels; output rows are written in
+                // long contiguous runs.
+                for c0 in crange.clone().step_by(mr_full) {
+                    for q in 0..panels {
+                        call(c0, q);
                     }
-                    c0 += mr;
                 }
             }
             Ok(())
@@ -115,55 +138,97 @@ impl NchwGemm {
     }
 }
 
-/// Packs `X[k, p0 .. p0 + np]` of image `n`, group `g` into `dst[k][nr_full]` (k = (ci, ky, kx)), zeros elsewhere.
+/// Pixel blocks of a few panels (the packed K x NC block stays in L2), output channels whole unless the threads
+/// need more tiles.
+fn nchw_blocks(
+    images: usize,
+    plane: usize,
+    cout: usize,
+    k: usize,
+    mr: usize,
+    nr: usize,
+    threads: usize,
+) -> (Blocks, Blocks) {
+    const L2_BYTES: usize = 192 * 1024;
+    let mut nc = ((L2_BYTES / (4 * k.max(1))) / nr * nr).clamp(nr, 8 * nr).min(plane.div_ceil(nr) * nr);
+    let mut mc = cout.div_ceil(mr) * mr;
+    let want = if threads > 1 { 6 * threads } else { 1 };
+    let count = |nc: usize, mc: usize| images * plane.div_ceil(nc) * cout.div_ceil(mc);
+    while count(nc, mc) < want && nc > nr {
+        nc = (nc / 2).div_ceil(nr) * nr;
+    }
+    while count(nc, mc) < want && mc > mr {
+        mc = (mc / 2).div_ceil(mr) * mr;
+    }
+    (Blocks { total: plane, block: nc }, Blocks { total: cout, block: mc })
+}
+
+/// Packs `X[k, p0 .. p0 + np]` of one image and group into `dst[k][nr_full]` (k = (ci, ky, kx)), zeros elsewhere.
+/// `x` points at the group's first channel plane; `offsets` is scratch for the per-pixel window origins.
 ///
 /// # Safety
-/// `x` holds the whole NCHW input described by `p`.
+/// `x` holds `cin_g` channel planes of the NCHW input described by `p`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn pack_input_panel(
     p: &Conv2dParams,
     s: &Shape,
     x: *const f32,
-    n: usize,
-    g: usize,
     p0: usize,
     np: usize,
     nr_full: usize,
+    offsets: &mut Vec<(isize, isize)>,
     dst: &mut [f32],
 ) {
     let (h, w) = (p.in_height, p.in_width);
     let taps = p.kernel_height * p.kernel_width;
-    let simple = taps == 1
-        && p.stride_height == 1
-        && p.stride_width == 1
-        && p.pad_top == 0
-        && p.pad_left == 0
-        && s.out_width == w
-        && s.out_height == h;
-    for ci in 0..s.cin_g {
-        // SAFETY: channel plane (n, g * cin_g + ci) lies inside the input.
-        let src = unsafe { core::slice::from_raw_parts(x.add((n * p.c_in + g * s.cin_g + ci) * h * w), h * w) };
-        if simple {
-            let d = &mut dst[ci * nr_full..][..nr_full];
-            d[..np].copy_from_slice(&src[p0..p0 + np]);
+    // SAFETY: the group's cin_g channel planes lie inside the input.
+    let src = unsafe { core::slice::from_raw_parts(x, s.cin_g * h * w) };
+    if taps == 1 && p.stride_height == 1 && p.stride_width == 1 && s.out_height == h && s.out_width == w {
+        // 1x1, stride 1, unpadded: each k row is a slice of an input row.
+        for (ci, d) in dst.chunks_exact_mut(nr_full).take(s.cin_g).enumerate() {
+            d[..np].copy_from_slice(&src[ci * h * w + p0..][..np]);
             d[np..].fill(0.0);
-            continue;
         }
-        for tap in 0..taps {
-            let (ky, kx) = (tap / p.kernel_width, tap % p.kernel_width);
+        return;
+    }
+    // Window origin (iy0, ix0) of each pixel in the panel, computed once, and their ranges.
+    offsets.clear();
+    let (mut oy, mut ox) = (p0 / s.out_width, p0 % s.out_width);
+    for _ in 0..np {
+        offsets.push((
+            (oy * p.stride_height) as isize - p.pad_top as isize,
+            (ox * p.stride_width) as isize - p.pad_left as isize,
+        ));
+        ox += 1;
+        if ox == s.out_width {
+            ox = 0;
+            oy += 1;
+        }
+    }
+    let (ymin, ymax) = (offsets.iter().map(|o| o.0).min().unwrap_or(0), offsets.iter().map(|o| o.0).max().unwrap_or(0));
+    let (xmin, xmax) = (offsets.iter().map(|o| o.1).min().unwrap_or(0), offsets.iter().map(|o| o.1).max().unwrap_or(0));
+    for tap in 0..taps {
+        let dy = ((tap / p.kernel_width) * p.dilation_height) as isize;
+        let dx = ((tap % p.kernel_width) * p.dilation_width) as isize;
+        let inside = ymin + dy >= 0 && xmin + dx >= 0 && ymax + dy < h as isize && xmax + dx < w as isize;
+        for ci in 0..s.cin_g {
+            let plane = &src[ci * h * w..][..h * w];
             let d = &mut dst[(ci * taps + tap) * nr_full..][..nr_full];
-            for (j, v) in d.iter_mut().enumerate() {
-                *v = 0.0;
-                if j >= np {
-                    continue;
+            if inside {
+                for (v, &(iy0, ix0)) in d.iter_mut().zip(offsets.iter()) {
+                    *v = plane[((iy0 + dy) * w as isize + ix0 + dx) as usize];
                 }
-                let (oy, ox) = ((p0 + j) / s.out_width, (p0 + j) % s.out_width);
-                let iy = (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
-                let ix = (ox * p.stride_width + kx * p.dilation_width) as isize - p.pad_left as isize;
-                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                    *v = src[iy as usize * w + ix as usize];
+            } else {
+                for (v, &(iy0, ix0)) in d.iter_mut().zip(offsets.iter()) {
+                    let (iy, ix) = (iy0 + dy, ix0 + dx);
+                    *v = if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                        plane[iy as usize * w + ix as usize]
+                    } else {
+                        0.0
+                    };
                 }
             }
+            d[np..].fill(0.0);
         }
     }
 }

@@ -16,6 +16,8 @@ pub(crate) struct NhwcGemm {
     group_stride: usize,
     /// 1x1 kernel: A rows are input pixels read in place (or the zero row for padding).
     direct: bool,
+    /// 1x1, stride 1, no padding: output pixel `m` reads input pixel `m`.
+    contiguous: bool,
     zero_row: Vec<f32>,
     k: usize,
 }
@@ -24,6 +26,11 @@ impl NhwcGemm {
     pub fn new(p: &Conv2dParams, s: &Shape, kernel: GemmKernel, weights: &[f32], bias: Option<&[f32]>) -> Result<Self> {
         let (packed, panel_stride, group_stride) = pack_panels(p, weights, bias, kernel.nr(), true)?;
         let direct = p.kernel_height == 1 && p.kernel_width == 1;
+        let contiguous = direct
+            && s.out_height == p.in_height
+            && s.out_width == p.in_width
+            && p.stride_height == 1
+            && p.stride_width == 1;
         let mut zero_row = Vec::new();
         zero_row.try_reserve_exact(s.cin_g)?;
         zero_row.resize(if direct { s.cin_g } else { 0 }, 0.0);
@@ -33,6 +40,7 @@ impl NhwcGemm {
             panel_stride,
             group_stride,
             direct,
+            contiguous,
             zero_row,
             k: s.cin_g * p.kernel_height * p.kernel_width,
         })
@@ -65,16 +73,20 @@ impl NhwcGemm {
             let mut m0 = mrange.start;
             while m0 < mrange.end {
                 let mr = mr_full.min(mrange.end - m0);
+                let mut pix = Pixel::of(m0, s);
                 for (i, row) in rows.iter_mut().enumerate().take(mr) {
                     *row = match scratch.as_mut() {
-                        None => self.direct_row(p, s, xp.get(), g, m0 + i),
+                        // SAFETY: contiguous layout: output pixel m reads input pixel m, inside the input.
+                        None if self.contiguous => unsafe { xp.get().add((m0 + i) * p.c_in + g * s.cin_g) },
+                        None => self.direct_row(p, s, xp.get(), g, pix),
                         Some(buf) => {
                             let dst = &mut buf.as_mut_slice()[i * self.k..(i + 1) * self.k];
                             // SAFETY: `x` holds the whole input (caller contract).
-                            unsafe { im2col_row(p, s, xp.get(), g, m0 + i, dst) };
+                            unsafe { im2col_row(p, s, xp.get(), g, pix, dst) };
                             dst.as_ptr()
                         }
                     };
+                    pix.advance(s);
                 }
                 let mut n0 = nrange.start;
                 while n0 < nrange.end {
@@ -114,9 +126,8 @@ impl NhwcGemm {
     }
 
     /// Pointer to the `cin_g` input channels of group `g` that output pixel `m` reads (1x1 kernels).
-    fn direct_row(&self, p: &Conv2dParams, s: &Shape, x: *const f32, g: usize, m: usize) -> *const f32 {
-        let hw = s.out_height * s.out_width;
-        let (n, oy, ox) = (m / hw, (m % hw) / s.out_width, m % s.out_width);
+    fn direct_row(&self, p: &Conv2dParams, s: &Shape, x: *const f32, g: usize, pix: Pixel) -> *const f32 {
+        let Pixel { n, oy, ox } = pix;
         let iy = (oy * p.stride_height) as isize - p.pad_top as isize;
         let ix = (ox * p.stride_width) as isize - p.pad_left as isize;
         if iy < 0 || ix < 0 || iy >= p.in_height as isize || ix >= p.in_width as isize {
@@ -132,9 +143,8 @@ impl NhwcGemm {
 ///
 /// # Safety
 /// `x` holds the whole NHWC input described by `p`.
-unsafe fn im2col_row(p: &Conv2dParams, s: &Shape, x: *const f32, g: usize, m: usize, dst: &mut [f32]) {
-    let hw = s.out_height * s.out_width;
-    let (n, oy, ox) = (m / hw, (m % hw) / s.out_width, m % s.out_width);
+unsafe fn im2col_row(p: &Conv2dParams, s: &Shape, x: *const f32, g: usize, pix: Pixel, dst: &mut [f32]) {
+    let Pixel { n, oy, ox } = pix;
     let cin_g = s.cin_g;
     for ky in 0..p.kernel_height {
         let iy = (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
@@ -147,6 +157,33 @@ unsafe fn im2col_row(p: &Conv2dParams, s: &Shape, x: *const f32, g: usize, m: us
                 let off = ((n * p.in_height + iy as usize) * p.in_width + ix as usize) * p.c_in + g * cin_g;
                 // SAFETY: the pixel is inside the input, so `off + cin_g <= input_len`.
                 d.copy_from_slice(unsafe { core::slice::from_raw_parts(x.add(off), cin_g) });
+            }
+        }
+    }
+}
+
+/// Output pixel coordinates, stepped incrementally so the row loops need no divisions.
+#[derive(Clone, Copy, Debug)]
+struct Pixel {
+    n: usize,
+    oy: usize,
+    ox: usize,
+}
+
+impl Pixel {
+    fn of(m: usize, s: &Shape) -> Pixel {
+        let hw = s.out_height * s.out_width;
+        Pixel { n: m / hw, oy: (m % hw) / s.out_width, ox: m % s.out_width }
+    }
+    #[inline]
+    fn advance(&mut self, s: &Shape) {
+        self.ox += 1;
+        if self.ox == s.out_width {
+            self.ox = 0;
+            self.oy += 1;
+            if self.oy == s.out_height {
+                self.oy = 0;
+                self.n += 1;
             }
         }
     }

@@ -4,6 +4,7 @@
 //! is produced by one micro-kernel call with a fixed operation order: results are bitwise identical for any
 //! thread count.
 
+pub mod dwconv;
 pub mod gemm_nchw;
 pub mod gemm_nhwc;
 
