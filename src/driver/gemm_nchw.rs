@@ -3,7 +3,7 @@
 //! pixel block (a plain row copy for 1x1, an im2col gather otherwise) so the kernel streams one contiguous panel
 //! instead of K rows a whole plane apart, and edges are zero-padded in our own buffer.
 
-use super::{AlignedBuf, Blocks, SendPtr, for_each_tile};
+use super::{AlignedBuf, Blocks, SendPtr, call_gemm, for_each_tile};
 use crate::error::Result;
 use crate::pack::pack_panels;
 use crate::params::{Conv2dParams, Shape};
@@ -79,11 +79,10 @@ impl NchwGemm {
                     (dst.as_ptr(), nr_full)
                 });
             }
-            let call = |c0: usize, q: usize| {
+            // One kernel call: output channels c0.. (one MR tile) over `ncols` pixels from `pstart`, whose B panels
+            // start at `b`, `b_stride` apart, rows `ldb` apart.
+            let call = |c0: usize, pstart: usize, ncols: usize, b: *const f32, ldb: usize, b_stride: usize| {
                 let mr = mr_full.min(crange.end - c0);
-                let (bpanel, ldb) = bpan[q];
-                let p0 = prange.start + q * nr_full;
-                let np = nr_full.min(prange.end - p0);
                 let wpanel =
                     self.packed.as_slice()[g * self.group_stride + (c0 / mr_full) * self.panel_stride..].as_ptr();
                 let mut rows = [core::ptr::null::<f32>(); 16];
@@ -91,19 +90,20 @@ impl NchwGemm {
                     // SAFETY: the panel holds mr_full bias values then k rows of mr_full weights.
                     *r = unsafe { wpanel.add(mr_full + i) };
                 }
-                let off = (n * p.c_out + g * s.cout_g + c0) * plane + p0;
+                let off = (n * p.c_out + g * s.cout_g + c0) * plane + pstart;
                 // SAFETY: A rows step by mr_full through k packed rows; B rows hold nr_full readable floats (ours,
                 // or full in-bounds input rows); output and residual offsets address channels c0..c0+mr, pixels
-                // p0..p0+np of image n, inside the output and written by this tile only.
+                // pstart..pstart+ncols of image n, inside the output and written by this tile only.
                 unsafe {
                     let tile = GemmTile {
                         mr,
-                        nr: np,
+                        nr: ncols,
                         k,
                         a: &rows[..mr],
                         csa: mr_full,
-                        b: bpanel,
+                        b,
                         ldb,
+                        b_stride,
                         bias_col: core::ptr::null(),
                         bias_row: wpanel,
                         c: yp.get().add(off),
@@ -113,23 +113,33 @@ impl NchwGemm {
                         min: p.output_min,
                         max: p.output_max,
                     };
-                    (kern.select)(mr, np.div_ceil(kern.lanes))(&tile);
+                    call_gemm(kern, tile);
                 }
             };
+            let full_cols = (prange.len() / nr_full) * nr_full;
             if panel_outer {
                 // Few output channels over a long K read in place: each panel's rows stay hot in L1 while every
                 // channel tile passes over them.
-                for q in 0..panels {
+                for (q, &(b, ldb)) in bpan.iter().enumerate() {
+                    let p0 = prange.start + q * nr_full;
                     for c0 in crange.clone().step_by(mr_full) {
-                        call(c0, q);
+                        call(c0, p0, nr_full.min(prange.end - p0), b, ldb, 0);
                     }
                 }
             } else {
                 // A weight tile stays in L1 while it sweeps the (L2-resident) panels; output rows are written in
                 // long contiguous runs.
                 for c0 in crange.clone().step_by(mr_full) {
-                    for q in 0..panels {
-                        call(c0, q);
+                    if !direct {
+                        call(c0, prange.start, prange.len(), bpan[0].0, nr_full, k * nr_full);
+                        continue;
+                    }
+                    if full_cols > 0 {
+                        call(c0, prange.start, full_cols, bpan[0].0, plane, nr_full);
+                    }
+                    if full_cols < prange.len() {
+                        let (b, ldb) = bpan[panels - 1];
+                        call(c0, prange.start + full_cols, prange.len() - full_cols, b, ldb, 0);
                     }
                 }
             }

@@ -1,7 +1,7 @@
 //! NHWC driver: `Y[pixels, c_out] = X[pixels, K] * W[K, c_out]` per group, with X rows read in place (1x1) or
 //! gathered per micro-tile (im2col rows for every other kernel), weights from packed NR-wide panels.
 
-use super::{AlignedBuf, SendPtr, choose_blocks, for_each_tile};
+use super::{AlignedBuf, SendPtr, call_gemm, choose_blocks, for_each_tile};
 use crate::error::Result;
 use crate::pack::pack_panels;
 use crate::params::{Conv2dParams, Shape};
@@ -88,36 +88,33 @@ impl NhwcGemm {
                     };
                     pix.advance(s);
                 }
-                let mut n0 = nrange.start;
-                while n0 < nrange.end {
-                    let nr = nr_full.min(nrange.end - n0);
-                    let panel =
-                        self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
-                    let off = m0 * p.c_out + g * s.cout_g + n0;
-                    // SAFETY: the panel holds bias + k rows of nr_full floats; rows point at k readable floats;
-                    // output/residual offsets address rows m0..m0+mr, columns n0..n0+nr of this group, all inside
-                    // the output, and no other tile writes them.
-                    unsafe {
-                        let tile = GemmTile {
-                            mr,
-                            nr,
-                            k: self.k,
-                            a: &rows[..mr],
-                            csa: 1,
-                            b: panel.add(nr_full),
-                            ldb: nr_full,
-                            bias_col: panel,
-                            bias_row: core::ptr::null(),
-                            c: yp.get().add(off),
-                            rsc: p.c_out,
-                            res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(off) },
-                            rsr: p.c_out,
-                            min: p.output_min,
-                            max: p.output_max,
-                        };
-                        (kern.select)(mr, nr.div_ceil(kern.lanes))(&tile);
-                    }
-                    n0 += nr;
+                let n0 = nrange.start;
+                let panel =
+                    self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
+                let off = m0 * p.c_out + g * s.cout_g + n0;
+                // SAFETY: the panels of columns n0..nrange.end hold bias + k rows of nr_full floats each, a
+                // panel_stride apart; rows point at k readable floats; output/residual offsets address rows
+                // m0..m0+mr, columns n0..nrange.end of this group, inside the output, written by this tile only.
+                unsafe {
+                    let tile = GemmTile {
+                        mr,
+                        nr: nrange.len(),
+                        k: self.k,
+                        a: &rows[..mr],
+                        csa: 1,
+                        b: panel.add(nr_full),
+                        ldb: nr_full,
+                        b_stride: self.panel_stride,
+                        bias_col: panel,
+                        bias_row: core::ptr::null(),
+                        c: yp.get().add(off),
+                        rsc: p.c_out,
+                        res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(off) },
+                        rsr: p.c_out,
+                        min: p.output_min,
+                        max: p.output_max,
+                    };
+                    call_gemm(kern, tile);
                 }
                 m0 += mr;
             }

@@ -9,6 +9,7 @@ pub mod gemm_nchw;
 pub mod gemm_nhwc;
 
 use crate::error::{Error, Result};
+use crate::ukernel::gemm::{GemmKernel, GemmTile};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -132,5 +133,37 @@ impl AlignedBuf {
     }
     pub fn as_mut_slice(&mut self) -> &mut [f32] {
         &mut self.v[self.off..self.off + self.len]
+    }
+}
+
+/// Calls `kern` over `tile.nr` columns: the full-width panels (and a tail wide enough for the full entry) in one
+/// call, a narrower tail through the entry with fewer vectors.
+///
+/// # Safety
+/// `tile` satisfies the [`GemmTile`] contract except its last-panel width rule, which this function establishes;
+/// `kern`'s ISA is available.
+#[inline]
+pub(crate) unsafe fn call_gemm(kern: &GemmKernel, tile: GemmTile<'_>) {
+    let nr_full = kern.nr();
+    let rem = tile.nr % nr_full;
+    let tail = if rem == 0 || rem > (kern.nv - 1) * kern.lanes { 0 } else { rem };
+    let main = tile.nr - tail;
+    // SAFETY: both calls cover a prefix/suffix of the caller's columns with the matching panel pointers.
+    unsafe {
+        if main > 0 {
+            (kern.select)(tile.mr, kern.nv)(&GemmTile { nr: main, ..tile });
+        }
+        if tail > 0 {
+            let q = main / nr_full;
+            let t = GemmTile {
+                nr: tail,
+                b: tile.b.add(q * tile.b_stride),
+                bias_col: if tile.bias_col.is_null() { tile.bias_col } else { tile.bias_col.add(q * tile.b_stride) },
+                c: tile.c.add(main),
+                res: if tile.res.is_null() { tile.res } else { tile.res.add(main) },
+                ..tile
+            };
+            (kern.select)(tile.mr, tail.div_ceil(kern.lanes))(&t);
+        }
     }
 }

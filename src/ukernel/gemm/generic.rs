@@ -5,16 +5,19 @@
 
 use pulp::Simd;
 
-/// One micro-tile: `C[mr x nr] = clamp(bias + A[mr x k] * B[k x nr] + R)`.
+/// One micro-kernel call: `C[mr x nr] = clamp(bias + A[mr x k] * B[k x nr] + R)`, where the `nr` columns span
+/// one or more `NV * lanes`-wide panels of B (the call loops over them, reusing the A rows).
 ///
 /// Pointer contract (checked by the driver, relied on here):
 /// - `a[i]` for `i < mr` points at row `i` of A; element `kk` of that row is at `a[i] + kk * csa`, readable for
 ///   `kk < k`. Rows `>= mr` are never read.
-/// - `b` points at a packed panel: row `kk` holds `nr_full` floats at `b + kk * ldb` (zero-padded past `nr`),
-///   readable for `kk < k` and the first `NV` vectors of each row.
-/// - `bias_col` (null for none) points at `NV * lanes` readable floats; `bias_row` (null for none) at `mr` floats.
-/// - `c` is written at `c + i * rsc + j` for `i < mr`, `j < nr` only (masked stores at the edge).
+/// - Panel `q` of B starts at `b + q * b_stride`; its row `kk` holds `NV * lanes` readable floats at
+///   `+ kk * ldb` (zero-padded past the real columns), for `kk < k`.
+/// - `bias_col` (null for none): panel `q`'s `NV * lanes` column biases are at `bias_col + q * b_stride`;
+///   `bias_row` (null for none) points at `mr` floats.
+/// - `c` is written at `c + i * rsc + j` for `i < mr`, `j < nr` only (masked stores in the last panel).
 /// - `res` (null for none) is read at `res + i * rsr + j` for `i < mr`, `j < nr` only.
+/// - The last panel holds more than `(NV - 1) * lanes` columns (narrower tails use a smaller-`NV` entry).
 #[derive(Clone, Copy, Debug)]
 pub struct GemmTile<'a> {
     pub mr: usize,
@@ -24,6 +27,7 @@ pub struct GemmTile<'a> {
     pub csa: usize,
     pub b: *const f32,
     pub ldb: usize,
+    pub b_stride: usize,
     pub bias_col: *const f32,
     pub bias_row: *const f32,
     pub c: *mut f32,
@@ -43,24 +47,49 @@ unsafe fn load<S: Simd>(p: *const f32) -> S::f32s {
     unsafe { (p as *const S::f32s).read_unaligned() }
 }
 
-/// Computes one micro-tile of exactly `MR` rows (`t.mr == MR`) and up to `NV` vectors of columns.
+/// Computes `MR` rows (`t.mr == MR`) of every panel the call spans.
 ///
 /// # Safety
-/// `t` must satisfy the pointer contract of [`GemmTile`], with `t.mr == MR`, `t.nr <= NV * S::F32_LANES`
-/// and `t.nr > (NV - 1) * S::F32_LANES`.
+/// `t` must satisfy the pointer contract of [`GemmTile`] with `t.mr == MR`.
 #[inline(always)]
 pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize>(simd: S, t: &GemmTile<'_>) {
+    let nr_full = NV * S::F32_LANES;
+    debug_assert!(t.mr == MR && t.a.len() >= MR && t.nr > 0);
+    debug_assert!((t.nr - 1) % nr_full >= (NV - 1) * S::F32_LANES);
+    let mut j = 0;
+    let mut q = 0;
+    while j < t.nr {
+        // SAFETY: panel q and columns j.. are inside the extents the contract grants.
+        unsafe {
+            let bias_col = if t.bias_col.is_null() { t.bias_col } else { t.bias_col.add(q * t.b_stride) };
+            let res = if t.res.is_null() { t.res } else { t.res.add(j) };
+            panel::<S, MR, NV>(simd, t, nr_full.min(t.nr - j), t.b.add(q * t.b_stride), bias_col, t.c.add(j), res);
+        }
+        j += nr_full;
+        q += 1;
+    }
+}
+
+/// One panel: `nr <= NV * lanes` columns.
+#[inline(always)]
+unsafe fn panel<S: Simd, const MR: usize, const NV: usize>(
+    simd: S,
+    t: &GemmTile<'_>,
+    nr: usize,
+    b: *const f32,
+    bias_col: *const f32,
+    c: *mut f32,
+    res: *const f32,
+) {
     let lanes = S::F32_LANES;
-    debug_assert!(t.mr == MR && t.a.len() >= MR);
-    debug_assert!(t.nr <= NV * lanes && t.nr > (NV - 1) * lanes);
     let zero = simd.splat_f32s(0.0);
     let mut acc = [[zero; NV]; MR];
     // SAFETY (whole function): every pointer access below stays inside the extents the contract grants.
     unsafe {
-        if !t.bias_col.is_null() {
+        if !bias_col.is_null() {
             let mut bc = [zero; NV];
             for (v, bv) in bc.iter_mut().enumerate() {
-                *bv = load::<S>(t.bias_col.add(v * lanes));
+                *bv = load::<S>(bias_col.add(v * lanes));
             }
             for row in acc.iter_mut() {
                 *row = bc;
@@ -78,7 +107,7 @@ pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize>(simd: S, t: &
         for (i, p) in ap.iter_mut().enumerate() {
             *p = t.a[i];
         }
-        let mut bp = t.b;
+        let mut bp = b;
         let csa = t.csa;
         for _ in 0..t.k {
             let mut bv = [zero; NV];
@@ -94,7 +123,7 @@ pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize>(simd: S, t: &
             }
             bp = bp.add(t.ldb);
         }
-        store_tile::<S, MR, NV>(simd, t, &mut acc);
+        store_tile::<S, MR, NV>(simd, t, nr, c, res, &mut acc);
     }
 }
 
@@ -103,11 +132,14 @@ pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize>(simd: S, t: &
 unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
     simd: S,
     t: &GemmTile<'_>,
+    nr: usize,
+    c: *mut f32,
+    res: *const f32,
     acc: &mut [[S::f32s; NV]; MR],
 ) {
     let lanes = S::F32_LANES;
-    let full = t.nr == NV * lanes;
-    let tail = t.nr - (NV - 1) * lanes;
+    let full = nr == NV * lanes;
+    let tail = nr - (NV - 1) * lanes;
     let mask = simd.mask_between_m32s(0, tail as u32);
     let clamp = t.min > f32::NEG_INFINITY || t.max < f32::INFINITY;
     let lo = simd.splat_f32s(t.min);
@@ -115,8 +147,8 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
     // SAFETY: rows `< mr == MR` and columns `< nr` are inside the extents granted by the caller.
     unsafe {
         for (i, row) in acc.iter_mut().enumerate() {
-            if !t.res.is_null() {
-                let r = t.res.add(i * t.rsr);
+            if !res.is_null() {
+                let r = res.add(i * t.rsr);
                 for (v, x) in row.iter_mut().enumerate() {
                     let rv = if full || v + 1 < NV {
                         load::<S>(r.add(v * lanes))
@@ -133,7 +165,7 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
                     *x = simd.select_f32s(simd.greater_than_f32s(*x, hi), hi, *x);
                 }
             }
-            let c = t.c.add(i * t.rsc);
+            let c = c.add(i * t.rsc);
             for (v, x) in row.iter().enumerate() {
                 if full || v + 1 < NV {
                     (c.add(v * lanes) as *mut S::f32s).write_unaligned(*x);
