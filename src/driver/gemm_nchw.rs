@@ -3,7 +3,7 @@
 //! pixel block (a plain row copy for 1x1, an im2col gather otherwise) so the kernel streams one contiguous panel
 //! instead of K rows a whole plane apart, and edges are zero-padded in our own buffer.
 
-use super::{AlignedBuf, Blocks, SendPtr, call_gemm, for_each_tile};
+use super::{AlignedBuf, Blocks, SendPtr, call_gemm, for_each_tile, with_scratch};
 use crate::error::Result;
 use crate::pack::pack_panels;
 use crate::params::{Conv2dParams, Shape};
@@ -48,8 +48,18 @@ impl NchwGemm {
             && p.stride_width == 1
             && s.out_height == p.in_height
             && s.out_width == p.in_width;
-        let direct = pointwise_s1 && (k <= 48 || s.cout_g <= 32);
-        let panel_outer = direct && k > 48;
+        // Measured on the pointwise rows of the benchmark suite (Zen 4, AVX2 and AVX-512 alike):
+        // - few output channels: read input rows in place, panel-outer (each panel's rows stay in L1 for the few
+        //   channel tiles; packing would cost as much as the arithmetic);
+        // - short K: read in place, channel-tile outer (K rows of a panel are few pages);
+        // - otherwise pack K x NC blocks (rows a plane apart would each touch another page), channel-tile outer.
+        let (direct, panel_outer) = if !pointwise_s1 {
+            (false, false)
+        } else if s.cout_g <= 32 {
+            (true, true)
+        } else {
+            (k <= 64, false)
+        };
         let (pb, cb) = nchw_blocks(p.batch * p.groups, plane, s.cout_g, k, mr_full, nr_full, threads);
         let (pcount, ccount) = (pb.count(), cb.count());
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
@@ -60,90 +70,100 @@ impl NchwGemm {
             let panels = prange.len().div_ceil(nr_full);
             // Packed panels: all of them in general, only the ragged last one in direct mode.
             let packed_panels = if direct { usize::from(prange.len() % nr_full != 0) } else { panels };
-            let mut bufs = AlignedBuf::zeroed(packed_panels * k * nr_full)?;
-            let mut offsets = Vec::new();
-            // B panels: pointer and row stride per panel (packed once per tile, read by every channel chunk).
-            let mut bpan = Vec::with_capacity(panels);
-            for q in 0..panels {
-                let p0 = prange.start + q * nr_full;
-                let np = nr_full.min(prange.end - p0);
+            with_scratch(packed_panels * k * nr_full, |bufs| {
+                let mut offsets = Vec::new();
                 let chan0 = (n * p.c_in + g * s.cin_g) * p.in_height * p.in_width;
-                bpan.push(if direct && np == nr_full {
-                    // SAFETY: pixels p0..p0+nr_full of every channel row of this group are inside the input.
-                    (unsafe { xp.get().add(chan0 + p0) } as *const f32, plane)
-                } else {
-                    let slot = if direct { 0 } else { q };
-                    let dst = &mut bufs.as_mut_slice()[slot * k * nr_full..][..k * nr_full];
-                    // SAFETY: `x` holds the whole input (caller contract).
-                    unsafe { pack_input_panel(p, s, xp.get().add(chan0), p0, np, nr_full, &mut offsets, dst) };
-                    (dst.as_ptr(), nr_full)
-                });
-            }
-            // One kernel call: output channels c0.. (one MR tile) over `ncols` pixels from `pstart`, whose B panels
-            // start at `b`, `b_stride` apart, rows `ldb` apart.
-            let call = |c0: usize, pstart: usize, ncols: usize, b: *const f32, ldb: usize, b_stride: usize| {
-                let mr = mr_full.min(crange.end - c0);
-                let wpanel =
-                    self.packed.as_slice()[g * self.group_stride + (c0 / mr_full) * self.panel_stride..].as_ptr();
-                let mut rows = [core::ptr::null::<f32>(); 16];
-                for (i, r) in rows.iter_mut().enumerate().take(mr) {
-                    // SAFETY: the panel holds mr_full bias values then k rows of mr_full weights.
-                    *r = unsafe { wpanel.add(mr_full + i) };
-                }
-                let off = (n * p.c_out + g * s.cout_g + c0) * plane + pstart;
-                // SAFETY: A rows step by mr_full through k packed rows; B rows hold nr_full readable floats (ours,
-                // or full in-bounds input rows); output and residual offsets address channels c0..c0+mr, pixels
-                // pstart..pstart+ncols of image n, inside the output and written by this tile only.
-                unsafe {
-                    let tile = GemmTile {
-                        mr,
-                        nr: ncols,
-                        k,
-                        a: &rows[..mr],
-                        csa: mr_full,
-                        b,
-                        ldb,
-                        b_stride,
-                        bias_col: core::ptr::null(),
-                        bias_row: wpanel,
-                        c: yp.get().add(off),
-                        rsc: plane,
-                        res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(off) },
-                        rsr: plane,
-                        min: p.output_min,
-                        max: p.output_max,
-                    };
-                    call_gemm(kern, tile);
-                }
-            };
-            let full_cols = (prange.len() / nr_full) * nr_full;
-            if panel_outer {
-                // Few output channels over a long K read in place: each panel's rows stay hot in L1 while every
-                // channel tile passes over them.
-                for (q, &(b, ldb)) in bpan.iter().enumerate() {
-                    let p0 = prange.start + q * nr_full;
-                    for c0 in crange.clone().step_by(mr_full) {
-                        call(c0, p0, nr_full.min(prange.end - p0), b, ldb, 0);
-                    }
-                }
-            } else {
-                // A weight tile stays in L1 while it sweeps the (L2-resident) panels; output rows are written in
-                // long contiguous runs.
-                for c0 in crange.clone().step_by(mr_full) {
-                    if !direct {
-                        call(c0, prange.start, prange.len(), bpan[0].0, nr_full, k * nr_full);
-                        continue;
-                    }
-                    if full_cols > 0 {
-                        call(c0, prange.start, full_cols, bpan[0].0, plane, nr_full);
-                    }
+                // SAFETY: the group's channel planes of image n lie inside the input (caller contract).
+                let xg = unsafe { xp.get().add(chan0) } as *const f32;
+                let full_cols = (prange.len() / nr_full) * nr_full;
+                // B panels: pointer and row stride per panel (packed once per tile, read by every channel tile).
+                let bpan: Vec<(*const f32, usize)> = if direct {
                     if full_cols < prange.len() {
-                        let (b, ldb) = bpan[panels - 1];
-                        call(c0, prange.start + full_cols, prange.len() - full_cols, b, ldb, 0);
+                        let (pst, len) = (prange.start + full_cols, prange.len() - full_cols);
+                        // SAFETY: as above.
+                        unsafe { pack_block(p, s, xg, pst, len, nr_full, &mut offsets, bufs) };
+                    }
+                    (0..panels)
+                        .map(|q| {
+                            if q * nr_full < full_cols {
+                                // SAFETY: pixels of this full panel, in every channel row of the group, are inside the
+                                // input.
+                                (unsafe { xg.add(prange.start + q * nr_full) }, plane)
+                            } else {
+                                (bufs.as_ptr(), nr_full)
+                            }
+                        })
+                        .collect()
+                } else {
+                    // SAFETY: as above.
+                    unsafe { pack_block(p, s, xg, prange.start, prange.len(), nr_full, &mut offsets, bufs) };
+                    (0..panels).map(|q| (bufs[q * k * nr_full..].as_ptr(), nr_full)).collect()
+                };
+                // One kernel call: output channels c0.. (one MR tile) over `ncols` pixels from `pstart`, whose B panels
+                // start at `b`, `b_stride` apart, rows `ldb` apart.
+                let call = |c0: usize, pstart: usize, ncols: usize, b: *const f32, ldb: usize, b_stride: usize| {
+                    let mr = mr_full.min(crange.end - c0);
+                    let wpanel =
+                        self.packed.as_slice()[g * self.group_stride + (c0 / mr_full) * self.panel_stride..].as_ptr();
+                    let mut rows = [core::ptr::null::<f32>(); 16];
+                    for (i, r) in rows.iter_mut().enumerate().take(mr) {
+                        // SAFETY: the panel holds mr_full bias values then k rows of mr_full weights.
+                        *r = unsafe { wpanel.add(mr_full + i) };
+                    }
+                    let off = (n * p.c_out + g * s.cout_g + c0) * plane + pstart;
+                    // SAFETY: A rows step by mr_full through k packed rows; B rows hold nr_full readable floats (ours,
+                    // or full in-bounds input rows); output and residual offsets address channels c0..c0+mr, pixels
+                    // pstart..pstart+ncols of image n, inside the output and written by this tile only.
+                    unsafe {
+                        let tile = GemmTile {
+                            mr,
+                            nr: ncols,
+                            k,
+                            a: &rows[..mr],
+                            csa: mr_full,
+                            b,
+                            ldb,
+                            b_stride,
+                            bias_col: core::ptr::null(),
+                            bias_row: wpanel,
+                            c: yp.get().add(off),
+                            rsc: plane,
+                            res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(off) },
+                            rsr: plane,
+                            min: p.output_min,
+                            max: p.output_max,
+                        };
+                        call_gemm(kern, tile);
+                    }
+                };
+                if panel_outer {
+                    // Few output channels over a long K read in place: each panel's rows stay hot in L1 while every
+                    // channel tile passes over them.
+                    for (q, &(b, ldb)) in bpan.iter().enumerate() {
+                        let p0 = prange.start + q * nr_full;
+                        for c0 in crange.clone().step_by(mr_full) {
+                            call(c0, p0, nr_full.min(prange.end - p0), b, ldb, 0);
+                        }
+                    }
+                } else {
+                    // A weight tile stays in L1 while it sweeps the (L2-resident) panels; output rows are written in
+                    // long contiguous runs.
+                    for c0 in crange.clone().step_by(mr_full) {
+                        if !direct {
+                            call(c0, prange.start, prange.len(), bpan[0].0, nr_full, k * nr_full);
+                            continue;
+                        }
+                        if full_cols > 0 {
+                            call(c0, prange.start, full_cols, bpan[0].0, plane, nr_full);
+                        }
+                        if full_cols < prange.len() {
+                            let (b, ldb) = bpan[panels - 1];
+                            call(c0, prange.start + full_cols, prange.len() - full_cols, b, ldb, 0);
+                        }
                     }
                 }
-            }
-            Ok(())
+                Ok(())
+            })
         })
     }
 }
@@ -173,38 +193,45 @@ fn nchw_blocks(
     (Blocks { total: plane, block: nc }, Blocks { total: cout, block: mc })
 }
 
-/// Packs `X[k, p0 .. p0 + np]` of one image and group into `dst[k][nr_full]` (k = (ci, ky, kx)), zeros elsewhere.
+/// Packs pixels `pstart .. pstart + plen` of one image and group into panels `dst[q][k][nr_full]`
+/// (k = (ci, ky, kx)), zero-padded past `plen`. Reads each input row once, front to back, for all panels.
 /// `x` points at the group's first channel plane; `offsets` is scratch for the per-pixel window origins.
 ///
 /// # Safety
 /// `x` holds `cin_g` channel planes of the NCHW input described by `p`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn pack_input_panel(
+unsafe fn pack_block(
     p: &Conv2dParams,
     s: &Shape,
     x: *const f32,
-    p0: usize,
-    np: usize,
+    pstart: usize,
+    plen: usize,
     nr_full: usize,
     offsets: &mut Vec<(isize, isize)>,
     dst: &mut [f32],
 ) {
     let (h, w) = (p.in_height, p.in_width);
     let taps = p.kernel_height * p.kernel_width;
+    let k = taps * s.cin_g;
+    let panels = plen.div_ceil(nr_full);
     // SAFETY: the group's cin_g channel planes lie inside the input.
     let src = unsafe { core::slice::from_raw_parts(x, s.cin_g * h * w) };
     if taps == 1 && p.stride_height == 1 && p.stride_width == 1 && s.out_height == h && s.out_width == w {
-        // 1x1, stride 1, unpadded: each k row is a slice of an input row.
-        for (ci, d) in dst.chunks_exact_mut(nr_full).take(s.cin_g).enumerate() {
-            d[..np].copy_from_slice(&src[ci * h * w + p0..][..np]);
-            d[np..].fill(0.0);
+        // 1x1, stride 1, unpadded: panel rows are slices of input rows.
+        for ci in 0..s.cin_g {
+            let row = &src[ci * h * w + pstart..][..plen];
+            for (q, seg) in row.chunks(nr_full).enumerate() {
+                let d = &mut dst[(q * k + ci) * nr_full..][..nr_full];
+                copy_short(&mut d[..seg.len()], seg);
+                d[seg.len()..].fill(0.0);
+            }
         }
         return;
     }
-    // Window origin (iy0, ix0) of each pixel in the panel, computed once, and their ranges.
+    // Window origin (iy0, ix0) of each pixel, computed once.
     offsets.clear();
-    let (mut oy, mut ox) = (p0 / s.out_width, p0 % s.out_width);
-    for _ in 0..np {
+    let (mut oy, mut ox) = (pstart / s.out_width, pstart % s.out_width);
+    for _ in 0..plen {
         offsets.push((
             (oy * p.stride_height) as isize - p.pad_top as isize,
             (ox * p.stride_width) as isize - p.pad_left as isize,
@@ -215,30 +242,47 @@ unsafe fn pack_input_panel(
             oy += 1;
         }
     }
-    let (ymin, ymax) = (offsets.iter().map(|o| o.0).min().unwrap_or(0), offsets.iter().map(|o| o.0).max().unwrap_or(0));
-    let (xmin, xmax) = (offsets.iter().map(|o| o.1).min().unwrap_or(0), offsets.iter().map(|o| o.1).max().unwrap_or(0));
-    for tap in 0..taps {
-        let dy = ((tap / p.kernel_width) * p.dilation_height) as isize;
-        let dx = ((tap % p.kernel_width) * p.dilation_width) as isize;
-        let inside = ymin + dy >= 0 && xmin + dx >= 0 && ymax + dy < h as isize && xmax + dx < w as isize;
-        for ci in 0..s.cin_g {
-            let plane = &src[ci * h * w..][..h * w];
-            let d = &mut dst[(ci * taps + tap) * nr_full..][..nr_full];
-            if inside {
-                for (v, &(iy0, ix0)) in d.iter_mut().zip(offsets.iter()) {
-                    *v = plane[((iy0 + dy) * w as isize + ix0 + dx) as usize];
+    for q in 0..panels {
+        let offs = &offsets[q * nr_full..plen.min((q + 1) * nr_full)];
+        let (ymin, ymax) = (offs.iter().map(|o| o.0).min().unwrap_or(0), offs.iter().map(|o| o.0).max().unwrap_or(0));
+        let (xmin, xmax) = (offs.iter().map(|o| o.1).min().unwrap_or(0), offs.iter().map(|o| o.1).max().unwrap_or(0));
+        for tap in 0..taps {
+            let dy = ((tap / p.kernel_width) * p.dilation_height) as isize;
+            let dx = ((tap % p.kernel_width) * p.dilation_width) as isize;
+            let inside = ymin + dy >= 0 && xmin + dx >= 0 && ymax + dy < h as isize && xmax + dx < w as isize;
+            for ci in 0..s.cin_g {
+                let plane = &src[ci * h * w..][..h * w];
+                let d = &mut dst[(q * k + ci * taps + tap) * nr_full..][..nr_full];
+                if inside {
+                    for (v, &(iy0, ix0)) in d.iter_mut().zip(offs) {
+                        *v = plane[((iy0 + dy) * w as isize + ix0 + dx) as usize];
+                    }
+                } else {
+                    for (v, &(iy0, ix0)) in d.iter_mut().zip(offs) {
+                        let (iy, ix) = (iy0 + dy, ix0 + dx);
+                        *v = if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                            plane[iy as usize * w + ix as usize]
+                        } else {
+                            0.0
+                        };
+                    }
                 }
-            } else {
-                for (v, &(iy0, ix0)) in d.iter_mut().zip(offsets.iter()) {
-                    let (iy, ix) = (iy0 + dy, ix0 + dx);
-                    *v = if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                        plane[iy as usize * w + ix as usize]
-                    } else {
-                        0.0
-                    };
-                }
+                d[offs.len()..].fill(0.0);
             }
-            d[np..].fill(0.0);
         }
+    }
+}
+
+/// Copies a short row (a panel row of 4..32 floats) with fixed-size moves instead of a `memcpy` call per row.
+#[inline(always)]
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d8, s8) in (&mut d).zip(&mut s) {
+        let v: [f32; 8] = s8.try_into().unwrap_or([0.0; 8]);
+        d8.copy_from_slice(&v);
+    }
+    for (a, b) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *a = *b;
     }
 }

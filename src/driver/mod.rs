@@ -112,6 +112,36 @@ pub(crate) fn choose_blocks(
     (Blocks { total: m, block: mc }, Blocks { total: n, block: nc })
 }
 
+/// Runs `f` with this thread's scratch buffer of at least `len` floats (contents unspecified: callers write
+/// before they read). The buffer is kept between calls, so steady-state runs allocate nothing; growth that fails
+/// is an out-of-memory error.
+pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> Result<R>) -> Result<R> {
+    use std::cell::RefCell;
+    thread_local! {
+        static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|cell| {
+        // A tile never runs another tile on its own thread, so the buffer is never borrowed twice; fall back to a
+        // fresh buffer rather than panic if that ever changes.
+        match cell.try_borrow_mut() {
+            Ok(mut v) => {
+                let have = v.len();
+                if have < len {
+                    v.try_reserve_exact(len - have)?;
+                    v.resize(len, 0.0);
+                }
+                f(&mut v[..len])
+            }
+            Err(_) => {
+                let mut v = Vec::new();
+                v.try_reserve_exact(len)?;
+                v.resize(len, 0.0);
+                f(&mut v)
+            }
+        }
+    })
+}
+
 /// A 64-byte aligned, zero-initialised f32 buffer whose allocation failure is an error, not an abort.
 #[derive(Debug, Clone)]
 pub(crate) struct AlignedBuf {
