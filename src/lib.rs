@@ -24,6 +24,7 @@ mod pack;
 pub mod params;
 pub mod plan;
 pub mod reference;
+mod simd;
 pub mod ukernel;
 
 pub use api::{Conv2d, OutputShape, PlanOptions};

@@ -99,7 +99,8 @@ unsafe fn panel<S: Simd, const MR: usize, const NV: usize>(
             for (i, row) in acc.iter_mut().enumerate() {
                 let bi = simd.splat_f32s(*t.bias_row.add(i));
                 for v in row.iter_mut() {
-                    *v = simd.add_f32s(*v, bi);
+                    // Start from the bias itself when it is the only one, so a `-0.0` bias stays `-0.0`.
+                    *v = if bias_col.is_null() { bi } else { simd.add_f32s(*v, bi) };
                 }
             }
         }
@@ -140,7 +141,6 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
     let lanes = S::F32_LANES;
     let full = nr == NV * lanes;
     let tail = nr - (NV - 1) * lanes;
-    let mask = simd.mask_between_m32s(0, tail as u32);
     let clamp = t.min > f32::NEG_INFINITY || t.max < f32::INFINITY;
     let lo = simd.splat_f32s(t.min);
     let hi = simd.splat_f32s(t.max);
@@ -153,7 +153,7 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
                     let rv = if full || v + 1 < NV {
                         load::<S>(r.add(v * lanes))
                     } else {
-                        simd.mask_load_ptr_f32s(mask, r.add(v * lanes))
+                        crate::simd::load_first(simd, tail, r.add(v * lanes))
                     };
                     *x = simd.add_f32s(*x, rv);
                 }
@@ -170,7 +170,7 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
                 if full || v + 1 < NV {
                     (c.add(v * lanes) as *mut S::f32s).write_unaligned(*x);
                 } else {
-                    simd.mask_store_ptr_f32s(mask, c.add(v * lanes), *x);
+                    crate::simd::store_first(simd, tail, c.add(v * lanes), *x);
                 }
             }
         }

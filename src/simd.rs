@@ -1,0 +1,65 @@
+//! A thin facade over pulp for the operations whose pulp 0.22.3 implementation needs a correction.
+//!
+//! pulp 0.22.3's `x86::V3_512b` (16 lanes as two ymm halves) addresses the upper half of its masked loads and
+//! stores at lane 16 instead of lane 8, so a masked access of a 16-lane vector reads and writes up to 8 floats
+//! past the caller's range (fixed upstream after 0.22.3). Kernels use [`load_first`] and [`store_first`] for
+//! partial vectors: they forward to pulp's masked operations on every backend but that one, which goes through
+//! a stack copy instead.
+
+use pulp::Simd;
+
+/// Whether `S` is `V3_512b`, whose masked loads and stores must not be used.
+#[inline(always)]
+fn broken_masks<S: Simd>() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        core::any::TypeId::of::<S>() == core::any::TypeId::of::<pulp::x86::V3_512b>()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Loads lanes `0..n` from `p`; the other lanes are zero.
+///
+/// # Safety
+/// `n <= S::F32_LANES` and `n` floats are readable at `p`.
+#[inline(always)]
+pub(crate) unsafe fn load_first<S: Simd>(simd: S, n: usize, p: *const f32) -> S::f32s {
+    debug_assert!(n <= S::F32_LANES);
+    if broken_masks::<S>() {
+        let mut tmp = [0f32; 16];
+        assert!(size_of::<S::f32s>() == size_of_val(&tmp));
+        // SAFETY: `n <= 16` floats are readable at `p` (caller) and writable in `tmp`; `tmp` has the vector's size
+        // and f32s is plain data.
+        unsafe {
+            core::ptr::copy_nonoverlapping(p, tmp.as_mut_ptr(), n);
+            (tmp.as_ptr() as *const S::f32s).read_unaligned()
+        }
+    } else {
+        // SAFETY: the mask selects lanes `0..n`, which are readable (caller).
+        unsafe { simd.mask_load_ptr_f32s(simd.mask_between_m32s(0, n as u32), p) }
+    }
+}
+
+/// Stores lanes `0..n` of `v` at `p`; nothing else is written.
+///
+/// # Safety
+/// `n <= S::F32_LANES` and `n` floats are writable at `p`.
+#[inline(always)]
+pub(crate) unsafe fn store_first<S: Simd>(simd: S, n: usize, p: *mut f32, v: S::f32s) {
+    debug_assert!(n <= S::F32_LANES);
+    if broken_masks::<S>() {
+        let mut tmp = [0f32; 16];
+        assert!(size_of::<S::f32s>() == size_of_val(&tmp));
+        // SAFETY: `tmp` has the vector's size; `n <= 16` floats are writable at `p` (caller).
+        unsafe {
+            (tmp.as_mut_ptr() as *mut S::f32s).write_unaligned(v);
+            core::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n);
+        }
+    } else {
+        // SAFETY: the mask selects lanes `0..n`, which are writable (caller).
+        unsafe { simd.mask_store_ptr_f32s(simd.mask_between_m32s(0, n as u32), p, v) }
+    }
+}

@@ -1,0 +1,103 @@
+//! Determinism: results are bitwise identical for every thread count, across repeated runs, and when several
+//! threads run one shared plan concurrently.
+
+mod common;
+
+use common::{data, isas, run_plain, same_bits};
+use simdconv::{Conv2d, Conv2dParams, Layout, PlanOptions, reference};
+
+/// Shapes large enough that the drivers split them over threads.
+fn shapes() -> Vec<Conv2dParams> {
+    let mut v = Vec::new();
+    for layout in [Layout::Nhwc, Layout::Nchw] {
+        v.push(Conv2dParams::new(56, 56, 64, 64, 1, 1).layout(layout).clamp(-0.5, 0.75));
+        v.push(Conv2dParams::new(28, 28, 32, 40, 3, 3).padding(1, 1, 1, 1).layout(layout));
+        v.push(
+            Conv2dParams::new(29, 27, 24, 36, 3, 3).stride(2, 2).padding(1, 0, 1, 1).groups(2).batch(2).layout(layout),
+        );
+    }
+    v
+}
+
+fn plan(p: &Conv2dParams, isa: simdconv::Isa) -> (Conv2d, Vec<f32>) {
+    let s = p.validate().unwrap();
+    let w = data(s.weight_len, 21);
+    let b = data(p.c_out, 22);
+    let conv = Conv2d::with_options(*p, &w, Some(&b), PlanOptions { isa: Some(isa) }).unwrap();
+    assert!(conv.flops() > 3_000_000, "{p:?} is too small to be split over threads");
+    let x = data(s.input_len, 23);
+    // Once per shape and ISA: the serial result is right.
+    let y = run_plain(&conv, &x, 1);
+    let want = reference::conv2d_f64(p, &x, &w, Some(&b), None).unwrap();
+    reference::compare(p, &y, &want).unwrap_or_else(|e| panic!("{isa} {p:?}: {e}"));
+    (conv, x)
+}
+
+/// threads = 1, 2, 3, 4 and 0 (all cores), and repeated runs, give the same bits.
+#[test]
+fn thread_count_does_not_change_results() {
+    for isa in isas() {
+        for p in shapes() {
+            let (conv, x) = plan(&p, isa);
+            let serial = run_plain(&conv, &x, 1);
+            for threads in [2, 3, 4, 0, 1, 3] {
+                let y = run_plain(&conv, &x, threads);
+                same_bits(&serial, &y).unwrap_or_else(|e| panic!("{isa} threads {threads} {p:?}: {e}"));
+            }
+        }
+    }
+}
+
+/// The residual paths (separate and in place) are deterministic across thread counts too.
+#[test]
+fn residual_runs_are_deterministic() {
+    for isa in isas() {
+        for p in shapes().into_iter().take(2) {
+            let (conv, x) = plan(&p, isa);
+            let r = data(conv.output_len(), 24);
+            let mut serial = vec![0.0; conv.output_len()];
+            conv.run_with(&x, &mut serial, 1, Some(&r)).unwrap();
+            for threads in [2, 3, 0] {
+                let mut y = vec![0.0; conv.output_len()];
+                conv.run_with(&x, &mut y, threads, Some(&r)).unwrap();
+                same_bits(&serial, &y).unwrap_or_else(|e| panic!("{isa} separate, threads {threads} {p:?}: {e}"));
+                let mut y = r.clone();
+                conv.run_residual_in_place(&x, &mut y, threads).unwrap();
+                same_bits(&serial, &y).unwrap_or_else(|e| panic!("{isa} in place, threads {threads} {p:?}: {e}"));
+            }
+        }
+    }
+}
+
+/// Several std threads run one shared plan at once (each with its own thread count) and all get the same bits.
+#[test]
+fn concurrent_runs_on_one_plan_agree() {
+    let isa = isas()[0];
+    for p in [shapes()[0], shapes()[4]] {
+        let (conv, x) = plan(&p, isa);
+        let serial = run_plain(&conv, &x, 1);
+        let conv = &conv;
+        let results: Vec<Vec<Vec<f32>>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = [1, 2, 0, 3]
+                .into_iter()
+                .map(|threads| {
+                    let x = &x;
+                    sc.spawn(move || (0..3).map(|_| run_plain(conv, x, threads)).collect::<Vec<_>>())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("worker thread")).collect()
+        });
+        for (t, runs) in results.iter().enumerate() {
+            for y in runs {
+                same_bits(&serial, y).unwrap_or_else(|e| panic!("{p:?}: worker {t}: {e}"));
+            }
+        }
+    }
+}
+
+/// Plans are `Send + Sync`.
+#[test]
+fn plans_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Conv2d>();
+}

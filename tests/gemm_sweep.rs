@@ -1,0 +1,359 @@
+//! Edge sweeps of every GEMM micro-kernel in `ukernel::gemm::REGISTRY` (called directly, with guard zones around
+//! every buffer), and a channel-count sweep of the whole 1x1 path through the API.
+
+mod common;
+
+use common::{Clamp, GUARD, GUARD_BITS, Residual, check_isas, data, isas};
+use simdconv::ukernel::gemm::{GemmKernel, GemmTile, REGISTRY};
+use simdconv::{Conv2dParams, Layout, WeightLayout, reference};
+
+const KS: [usize; 8] = [1, 2, 3, 7, 16, 17, 64, 257];
+
+/// How A's rows lie in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ARows {
+    /// Separate rows, `csa = 1`.
+    Contiguous,
+    /// Separate rows, `csa = 3`, NaN between the elements.
+    Strided,
+    /// Rows interleaved as in a packed weight panel: `a[i] = base + i`, `csa = kernel.mr` (the NCHW path).
+    Interleaved,
+}
+
+/// One combination of the optional tile features.
+#[derive(Debug, Clone, Copy)]
+struct Opts {
+    bias_col: bool,
+    bias_row: bool,
+    residual: Residual,
+    clamp: Option<(f32, f32)>,
+    a_rows: ARows,
+    /// Extra elements per C row beyond `n` (`rsc = n + rsc_extra`).
+    rsc_extra: usize,
+    /// Whether B's row stride is the kernel's full `nr` (else exactly the `nv` vectors read).
+    ldb_full: bool,
+}
+
+fn all_opts() -> Vec<Opts> {
+    let mut v = Vec::new();
+    for bias_col in [false, true] {
+        for bias_row in [false, true] {
+            for residual in [Residual::None, Residual::Separate, Residual::InPlace] {
+                for clamp in [None, Some((-0.3, 0.4)), Some((0.1, 0.1))] {
+                    for a_rows in [ARows::Contiguous, ARows::Strided, ARows::Interleaved] {
+                        for rsc_extra in [0, 5] {
+                            for ldb_full in [false, true] {
+                                v.push(Opts { bias_col, bias_row, residual, clamp, a_rows, rsc_extra, ldb_full });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+fn nan() -> f32 {
+    f32::from_bits(0x7fc0_0bad)
+}
+
+/// Runs one `m x n x k` call through `kern`'s entry point and checks every written value and every guard.
+/// `n <= nr` is one panel through the entry with `ceil(n / lanes)` vectors; a wider `n` spans several panels of
+/// the full-width entry (`b_stride` apart, the last one wider than `(nv - 1) * lanes`).
+fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64) -> Result<(), String> {
+    let lanes = kern.lanes;
+    let nv = if n <= kern.nr() { n.div_ceil(lanes) } else { kern.nv };
+    let width = nv * lanes;
+    let panels = n.div_ceil(width);
+    let ldb = if o.ldb_full { kern.nr() } else { width };
+    let b_stride = k * ldb + 3;
+    let ctx = format!("{} m {m} n {n} k {k} {o:?}", kern.name);
+
+    // A: logical a[i][kk]; every element the kernel must not read is NaN.
+    let av = data(m * k, seed);
+    let (abuf, a_off, csa): (Vec<f32>, Vec<usize>, usize) = match o.a_rows {
+        ARows::Contiguous | ARows::Strided => {
+            let csa = if o.a_rows == ARows::Strided { 3 } else { 1 };
+            let row_len = (k - 1) * csa + 1 + 2;
+            let mut buf = vec![nan(); m * row_len + 1];
+            let offs: Vec<usize> = (0..m).map(|i| 1 + i * row_len).collect();
+            for i in 0..m {
+                for kk in 0..k {
+                    buf[offs[i] + kk * csa] = av[i * k + kk];
+                }
+            }
+            (buf, offs, csa)
+        }
+        ARows::Interleaved => {
+            let csa = kern.mr;
+            let mut buf = vec![nan(); k * csa + 1];
+            for i in 0..m {
+                for kk in 0..k {
+                    buf[1 + i + kk * csa] = av[i * k + kk];
+                }
+            }
+            (buf, (0..m).map(|i| 1 + i).collect(), csa)
+        }
+    };
+    let a: Vec<*const f32> = a_off.iter().map(|&off| abuf[off..].as_ptr()).collect();
+
+    // B: panels `b_stride` apart of k rows of `ldb`: the real columns, then zeros to `width` (the packing
+    // contract), NaN in every gap. Column biases likewise, panel q's at `q * b_stride`.
+    let bv = data(k * n, seed + 1);
+    let bcv = data(n, seed + 2);
+    let mut b = vec![nan(); panels * b_stride];
+    let mut bias_col = vec![nan(); panels * b_stride];
+    for q in 0..panels {
+        for jj in 0..width {
+            let j = q * width + jj;
+            bias_col[q * b_stride + jj] = if j < n { bcv[j] } else { 0.0 };
+            for kk in 0..k {
+                b[q * b_stride + kk * ldb + jj] = if j < n { bv[kk * n + j] } else { 0.0 };
+            }
+        }
+    }
+    let bias_row = data(m, seed + 3);
+
+    // C with guard zones; the residual either separate (its own stride, NaN off the tile) or C itself.
+    let rsc = n + o.rsc_extra;
+    let c_len = GUARD + (m - 1) * rsc + n + GUARD;
+    let mut c = vec![f32::from_bits(GUARD_BITS); c_len];
+    let rv = data(m * n, seed + 4);
+    let rsr = match o.residual {
+        Residual::InPlace => rsc,
+        _ => n + 2,
+    };
+    let mut r = vec![nan(); m * rsr];
+    match o.residual {
+        Residual::None => {}
+        Residual::Separate => {
+            for i in 0..m {
+                r[i * rsr..i * rsr + n].copy_from_slice(&rv[i * n..(i + 1) * n]);
+            }
+        }
+        Residual::InPlace => {
+            for i in 0..m {
+                c[GUARD + i * rsc..GUARD + i * rsc + n].copy_from_slice(&rv[i * n..(i + 1) * n]);
+            }
+        }
+    }
+    let (min, max) = o.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    let c_ptr = c[GUARD..].as_mut_ptr();
+    let tile = GemmTile {
+        mr: m,
+        nr: n,
+        k,
+        a: &a,
+        csa,
+        b: b.as_ptr(),
+        ldb,
+        b_stride,
+        bias_col: if o.bias_col { bias_col.as_ptr() } else { core::ptr::null() },
+        bias_row: if o.bias_row { bias_row.as_ptr() } else { core::ptr::null() },
+        c: c_ptr,
+        rsc,
+        res: match o.residual {
+            Residual::None => core::ptr::null(),
+            Residual::Separate => r.as_ptr(),
+            Residual::InPlace => c_ptr,
+        },
+        rsr,
+        min,
+        max,
+    };
+    let f = (kern.select)(m, nv);
+    // SAFETY: the test's CPU runs `kern.isa` (filtered by `available`); A rows hold `k` elements `csa` apart, B
+    // and bias_col hold `panels` panels `b_stride` apart of `k` rows (one row) of `ldb >= nv * lanes` floats,
+    // bias_row `m` floats, C and the residual `m` rows of their stride with `n` columns each, all inside the
+    // vectors above.
+    unsafe { f(&tile) };
+
+    // Guards: nothing outside the m x n tile changed (C rows' gaps included).
+    for (idx, v) in c.iter().enumerate() {
+        let in_tile = idx >= GUARD && {
+            let off = idx - GUARD;
+            off / rsc < m && off % rsc < n
+        };
+        if in_tile {
+            continue;
+        }
+        if v.to_bits() != GUARD_BITS {
+            return Err(format!("{ctx}: C[{idx}] outside the tile (guard {GUARD}, rsc {rsc}) was written: {v}"));
+        }
+    }
+    // Values against a naive f64 loop.
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = 0f64;
+            let mut mag = 0f64;
+            if o.bias_col {
+                acc += bcv[j] as f64;
+                mag += (bcv[j] as f64).abs();
+            }
+            if o.bias_row {
+                acc += bias_row[i] as f64;
+                mag += (bias_row[i] as f64).abs();
+            }
+            for kk in 0..k {
+                let t = av[i * k + kk] as f64 * bv[kk * n + j] as f64;
+                acc += t;
+                mag += t.abs();
+            }
+            if o.residual != Residual::None {
+                acc += rv[i * n + j] as f64;
+                mag += (rv[i * n + j] as f64).abs();
+            }
+            let want = reference::clamp_nan(acc, min, max);
+            let got = c[GUARD + i * rsc + j];
+            let ok = (got as f64 - want).abs() <= reference::tolerance(k + 3, mag);
+            if !ok {
+                return Err(format!("{ctx}: C[{i}][{j}] = {got}, expected {want} (magnitude {mag})"));
+            }
+            if let Some((lo, hi)) = o.clamp
+                && !(got >= lo && got <= hi)
+            {
+                return Err(format!("{ctx}: C[{i}][{j}] = {got} outside the clamp [{lo}, {hi}]"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn kernels() -> Vec<&'static GemmKernel> {
+    let want = isas();
+    let ks: Vec<_> = REGISTRY.iter().filter(|k| k.isa.available() && want.contains(&k.isa)).collect();
+    for isa in &want {
+        assert!(ks.iter().any(|k| k.isa == *isa), "no GEMM kernel registered for available ISA {isa}");
+    }
+    ks
+}
+
+/// Every m = 1..=MR, n = 1..=NR, k in KS; the optional features rotate through all combinations.
+#[test]
+fn gemm_edge_sweep() {
+    let opts = all_opts();
+    for kern in kernels() {
+        assert_eq!(kern.nr(), kern.nv * kern.lanes);
+        let mut case = 0usize;
+        for m in 1..=kern.mr {
+            for n in 1..=kern.nr() {
+                for (ki, &k) in KS.iter().enumerate() {
+                    let o = opts[(case * 97 + ki) % opts.len()];
+                    run_tile(kern, m, n, k, o, case as u64).unwrap_or_else(|e| panic!("{e}"));
+                    case += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Calls spanning several panels of the full-width entry: n up to 3 * nr wherever the last panel is wide enough.
+#[test]
+fn gemm_multi_panel_sweep() {
+    let opts = all_opts();
+    for kern in kernels() {
+        let (nr, l) = (kern.nr(), kern.lanes);
+        let mut case = 0usize;
+        for m in 1..=kern.mr {
+            for n in nr + 1..=3 * nr {
+                let rem = n % nr;
+                if rem != 0 && rem <= (kern.nv - 1) * l {
+                    continue;
+                }
+                let k = KS[case % 6];
+                let o = opts[(case * 89) % opts.len()];
+                run_tile(kern, m, n, k, o, 5000 + case as u64).unwrap_or_else(|e| panic!("{e}"));
+                case += 1;
+            }
+        }
+        assert!(case > 0);
+    }
+}
+
+/// Every option combination on the corner tiles (full, single row/column, one past a vector).
+#[test]
+fn gemm_all_options_on_corner_tiles() {
+    let opts = all_opts();
+    for kern in kernels() {
+        let l = kern.lanes;
+        let mut tiles = vec![(kern.mr, kern.nr()), (1, 1), (kern.mr, 1), (1, kern.nr()), (kern.mr - 1, l.max(2) - 1)];
+        if kern.nv > 1 {
+            tiles.push((kern.mr, l + 1));
+        }
+        for (t, &(m, n)) in tiles.iter().enumerate() {
+            for (oi, &o) in opts.iter().enumerate() {
+                let k = KS[(t + oi) % 5];
+                run_tile(kern, m, n, k, o, (t * 1000 + oi) as u64).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+}
+
+/// NaN handling inside a tile: a NaN in A row `i` reaches exactly row `i` and survives the clamp.
+#[test]
+fn gemm_nan_stays_in_its_row() {
+    for kern in kernels() {
+        let (m, n, k) = (kern.mr, kern.nr() - 1, 5);
+        let lanes = kern.lanes;
+        let nv = n.div_ceil(lanes);
+        let ldb = kern.nr();
+        let mut av = data(m * k, 1);
+        av[(m / 2) * k + 2] = f32::NAN;
+        let a: Vec<*const f32> = (0..m).map(|i| av[i * k..].as_ptr()).collect();
+        let mut b = vec![0.0; k * ldb];
+        for kk in 0..k {
+            b[kk * ldb..kk * ldb + n].copy_from_slice(&data(n, 2 + kk as u64));
+        }
+        let mut c = vec![0.0f32; m * n];
+        let tile = GemmTile {
+            mr: m,
+            nr: n,
+            k,
+            a: &a,
+            csa: 1,
+            b: b.as_ptr(),
+            ldb,
+            b_stride: 0,
+            bias_col: core::ptr::null(),
+            bias_row: core::ptr::null(),
+            c: c.as_mut_ptr(),
+            rsc: n,
+            res: core::ptr::null(),
+            rsr: 0,
+            min: 0.0,
+            max: 6.0,
+        };
+        // SAFETY: rows of `k` contiguous floats, B `k` rows of `ldb = nr` floats, C `m x n` contiguous.
+        unsafe { (kern.select)(m, nv)(&tile) };
+        for i in 0..m {
+            for j in 0..n {
+                let v = c[i * n + j];
+                assert_eq!(v.is_nan(), i == m / 2, "{} C[{i}][{j}] = {v}", kern.name);
+            }
+        }
+    }
+}
+
+/// The 1x1 path through the API: channel counts around every vector width, odd spatial sizes, both layouts.
+#[test]
+fn pointwise_channel_sweep() {
+    let list = isas();
+    let mut case = 0u64;
+    for c_in in [1, 3, 7, 17, 257] {
+        for c_out in [1, 7, 8, 9, 15, 16, 17, 31, 33] {
+            for (h, w, batch) in [(3, 5, 1), (7, 1, 2), (1, 9, 1)] {
+                for layout in [Layout::Nhwc, Layout::Nchw] {
+                    let wl = [WeightLayout::Ohwi, WeightLayout::Oihw, WeightLayout::Hwio][case as usize % 3];
+                    let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).batch(batch).layout(layout).weight_layout(wl);
+                    let bias = case.is_multiple_of(2);
+                    let residual = [Residual::None, Residual::Separate, Residual::InPlace][case as usize % 3];
+                    let clamp = [Clamp::None, Clamp::Relu6, Clamp::Range(-0.2, 0.3), Clamp::Relu][case as usize % 4];
+                    let threads = 1 + (case as usize % 2);
+                    check_isas(&p, &list, bias, residual, clamp, threads, case).unwrap_or_else(|e| panic!("{e}"));
+                    case += 1;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Named regression tests: every shrunk property-test failure is kept here, with hand-picked tricky shapes.
+
+mod common;
+
+use common::{Clamp, Residual, check_isas, isas};
+use simdconv::{Conv2dParams, Layout, WeightLayout};
+
+fn all(p: Conv2dParams, bias: bool, residual: Residual, clamp: Clamp, threads: usize) {
+    check_isas(&p, &isas(), bias, residual, clamp, threads, 1).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The dilated kernel exactly covers the padded input: a single output pixel.
+#[test]
+fn dilated_kernel_fills_padded_input() {
+    for layout in [Layout::Nhwc, Layout::Nchw] {
+        let p = Conv2dParams::new(5, 4, 3, 9, 3, 2).dilation(3, 3).padding(1, 0, 1, 0).layout(layout);
+        assert_eq!(p.validate().map(|s| (s.out_height, s.out_width)), Ok((1, 1)));
+        all(p, true, Residual::Separate, Clamp::Relu6, 1);
+    }
+}
+
+/// Stride larger than the kernel with more padding than input: some outputs see only padding (bias alone).
+#[test]
+fn outputs_that_see_only_padding() {
+    for layout in [Layout::Nhwc, Layout::Nchw] {
+        for (kh, kw) in [(1, 1), (2, 2)] {
+            let p = Conv2dParams::new(2, 3, 5, 7, kh, kw).stride(3, 3).padding(3, 3, 3, 3).layout(layout);
+            all(p, true, Residual::None, Clamp::None, 1);
+            all(p, false, Residual::InPlace, Clamp::Range(-0.1, 0.1), 2);
+        }
+    }
+}
+
+/// Depthwise with a channel multiplier and an output-channel count one past every tile width.
+#[test]
+fn depthwise_multiplier_odd_tiles() {
+    for layout in [Layout::Nhwc, Layout::Nchw] {
+        for wl in [WeightLayout::Oihw, WeightLayout::Ohwi, WeightLayout::Hwio] {
+            let p =
+                Conv2dParams::new(7, 6, 11, 33, 3, 3).groups(11).padding(1, 2, 0, 1).layout(layout).weight_layout(wl);
+            all(p, true, Residual::Separate, Clamp::Relu, 1);
+        }
+    }
+}
+
+/// Batched, grouped NCHW with a pixel count one past a vector and asymmetric everything.
+#[test]
+fn batched_grouped_asymmetric() {
+    for layout in [Layout::Nhwc, Layout::Nchw] {
+        let p = Conv2dParams::new(3, 17, 6, 9, 2, 4)
+            .batch(3)
+            .groups(3)
+            .stride(1, 2)
+            .dilation(2, 1)
+            .padding(0, 3, 2, 1)
+            .layout(layout)
+            .weight_layout(WeightLayout::Hwio);
+        all(p, false, Residual::InPlace, Clamp::Range(-0.5, 0.5), 2);
+    }
+}
+
+/// 1x1, one input channel, one output channel, a single pixel: the smallest tile of every kernel.
+#[test]
+fn single_element() {
+    for layout in [Layout::Nhwc, Layout::Nchw] {
+        let p = Conv2dParams::new(1, 1, 1, 1, 1, 1).layout(layout);
+        all(p, true, Residual::Separate, Clamp::None, 1);
+        all(p, false, Residual::None, Clamp::Relu6, 2);
+    }
+}
+
+/// Large enough to run on several threads, with a tail in every dimension.
+#[test]
+fn threaded_with_tails() {
+    for layout in [Layout::Nhwc, Layout::Nchw] {
+        let p = Conv2dParams::new(37, 29, 19, 45, 3, 3).padding(1, 1, 1, 1).layout(layout);
+        assert!(p.validate().unwrap().flops > 3_000_000);
+        all(p, true, Residual::InPlace, Clamp::Relu6, 2);
+        all(p, false, Residual::Separate, Clamp::None, 0);
+    }
+}
