@@ -1,7 +1,7 @@
 //! NHWC driver: `Y[pixels, c_out] = X[pixels, K] * W[K, c_out]` per group, with X rows read in place (1x1) or
 //! gathered per micro-tile (im2col rows for every other kernel), weights from packed NR-wide panels.
 
-use super::{AlignedBuf, SendPtr, call_gemm, choose_blocks, for_each_tile};
+use super::{AlignedBuf, SendPtr, call_gemm, choose_blocks, for_each_tile, with_scratch};
 use crate::error::Result;
 use crate::pack::pack_panels;
 use crate::params::{Conv2dParams, Shape};
@@ -67,58 +67,60 @@ impl NhwcGemm {
         for_each_tile(p.groups * mcount * ncount, threads, |t| {
             let g = t / (mcount * ncount);
             let (mi, ni) = ((t / ncount) % mcount, t % ncount);
-            let mut scratch = if self.direct { None } else { Some(AlignedBuf::zeroed(mr_full * self.k)?) };
-            let mut rows = [core::ptr::null::<f32>(); 16];
-            let (mrange, nrange) = (mb.range(mi), nb.range(ni));
-            let mut m0 = mrange.start;
-            while m0 < mrange.end {
-                let mr = mr_full.min(mrange.end - m0);
-                let mut pix = Pixel::of(m0, s);
-                for (i, row) in rows.iter_mut().enumerate().take(mr) {
-                    *row = match scratch.as_mut() {
-                        // SAFETY: contiguous layout: output pixel m reads input pixel m, inside the input.
-                        None if self.contiguous => unsafe { xp.get().add((m0 + i) * p.c_in + g * s.cin_g) },
-                        None => self.direct_row(p, s, xp.get(), g, pix),
-                        Some(buf) => {
-                            let dst = &mut buf.as_mut_slice()[i * self.k..(i + 1) * self.k];
+            let scratch_len = if self.direct { 0 } else { mr_full * self.k };
+            with_scratch(scratch_len, |scratch| {
+                let mut rows = [core::ptr::null::<f32>(); 16];
+                let (mrange, nrange) = (mb.range(mi), nb.range(ni));
+                let mut m0 = mrange.start;
+                while m0 < mrange.end {
+                    let mr = mr_full.min(mrange.end - m0);
+                    let mut pix = Pixel::of(m0, s);
+                    for (i, row) in rows.iter_mut().enumerate().take(mr) {
+                        *row = if self.contiguous {
+                            // SAFETY: contiguous layout: output pixel m reads input pixel m, inside the input.
+                            unsafe { xp.get().add((m0 + i) * p.c_in + g * s.cin_g) }
+                        } else if self.direct {
+                            self.direct_row(p, s, xp.get(), g, pix)
+                        } else {
+                            let dst = &mut scratch[i * self.k..(i + 1) * self.k];
                             // SAFETY: `x` holds the whole input (caller contract).
                             unsafe { im2col_row(p, s, xp.get(), g, pix, dst) };
                             dst.as_ptr()
-                        }
-                    };
-                    pix.advance(s);
+                        };
+                        pix.advance(s);
+                    }
+                    let n0 = nrange.start;
+                    let panel =
+                        self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
+                    let off = m0 * p.c_out + g * s.cout_g + n0;
+                    // SAFETY: the panels of columns n0..nrange.end hold bias + k rows of nr_full floats each, a
+                    // panel_stride apart; rows point at k readable floats; output/residual offsets address rows
+                    // m0..m0+mr, columns n0..nrange.end of this group, inside the output, written by this tile only.
+                    unsafe {
+                        let tile = GemmTile {
+                            mr,
+                            nr: nrange.len(),
+                            k: self.k,
+                            a: &rows[..mr],
+                            csa: 1,
+                            b: panel.add(nr_full),
+                            ldb: nr_full,
+                            b_stride: self.panel_stride,
+                            bias_col: panel,
+                            bias_row: core::ptr::null(),
+                            c: yp.get().add(off),
+                            rsc: p.c_out,
+                            res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(off) },
+                            rsr: p.c_out,
+                            min: p.output_min,
+                            max: p.output_max,
+                        };
+                        call_gemm(kern, tile);
+                    }
+                    m0 += mr;
                 }
-                let n0 = nrange.start;
-                let panel =
-                    self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
-                let off = m0 * p.c_out + g * s.cout_g + n0;
-                // SAFETY: the panels of columns n0..nrange.end hold bias + k rows of nr_full floats each, a
-                // panel_stride apart; rows point at k readable floats; output/residual offsets address rows
-                // m0..m0+mr, columns n0..nrange.end of this group, inside the output, written by this tile only.
-                unsafe {
-                    let tile = GemmTile {
-                        mr,
-                        nr: nrange.len(),
-                        k: self.k,
-                        a: &rows[..mr],
-                        csa: 1,
-                        b: panel.add(nr_full),
-                        ldb: nr_full,
-                        b_stride: self.panel_stride,
-                        bias_col: panel,
-                        bias_row: core::ptr::null(),
-                        c: yp.get().add(off),
-                        rsc: p.c_out,
-                        res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(off) },
-                        rsr: p.c_out,
-                        min: p.output_min,
-                        max: p.output_max,
-                    };
-                    call_gemm(kern, tile);
-                }
-                m0 += mr;
-            }
-            Ok(())
+                Ok(())
+            })
         })
     }
 
