@@ -1,0 +1,164 @@
+//! Machine limits measured at start: FMA throughput peak and STREAM-like triad bandwidth, per thread count.
+
+use pulp::{Arch, Simd, WithSimd};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+/// Independent FMA chains per thread: enough to cover FMA latency x FMA ports on current x86 and Arm cores.
+const CHAINS: usize = 12;
+
+/// The limits that percentages are computed against.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// SIMD lanes of the FMAs the peak loop used (the widest vector this CPU runs).
+    pub fma_lanes: usize,
+    /// `(threads, GFLOP/s)`: best of a few runs of the FMA loop on that many threads.
+    pub peak_gflops: Vec<(usize, f64)>,
+    /// `(threads, GB/s)`: best triad bandwidth (`a = b + s * c`, 2 reads + 1 write counted) on that many threads.
+    pub triad_gbs: Vec<(usize, f64)>,
+    /// Bytes of each of the three triad buffers.
+    pub triad_buffer_bytes: usize,
+}
+
+impl Machine {
+    /// Measures both limits for every thread count in `threads` (about 0.25 s per count, much less if `quick`).
+    pub fn measure(threads: &[usize], quick: bool) -> Machine {
+        let fma_lanes = Arch::new().dispatch(Lanes);
+        let fma_time = if quick { 0.01 } else { 0.2 };
+        let peak_gflops = threads.iter().map(|&t| (t, fma_peak(t, fma_time))).collect();
+        // Three buffers far larger than the last-level cache (32 MiB on the reference machine); smaller if quick.
+        let bytes = if quick { 16 << 20 } else { 64 << 20 };
+        let triad_time = if quick { 0.01 } else { 0.15 };
+        let triad_gbs = triad(threads, bytes / 4, triad_time);
+        Machine { fma_lanes, peak_gflops, triad_gbs, triad_buffer_bytes: bytes }
+    }
+
+    /// Peak GFLOP/s for `threads` threads (linear scaling from the nearest measured count if not measured).
+    pub fn peak(&self, threads: usize) -> f64 {
+        lookup(&self.peak_gflops, threads)
+    }
+
+    /// Triad GB/s for `threads` threads.
+    pub fn bandwidth(&self, threads: usize) -> f64 {
+        lookup(&self.triad_gbs, threads)
+    }
+}
+
+fn lookup(v: &[(usize, f64)], threads: usize) -> f64 {
+    if let Some(&(_, x)) = v.iter().find(|(t, _)| *t == threads) {
+        return x;
+    }
+    v.first().map_or(f64::NAN, |&(t, x)| x / t as f64 * threads as f64)
+}
+
+struct Lanes;
+impl WithSimd for Lanes {
+    type Output = usize;
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) -> usize {
+        S::F32_LANES
+    }
+}
+
+/// `CHAINS` independent chains of `acc = acc * m + c`, `iters` times; returns a value the optimiser cannot drop.
+struct FmaLoop {
+    iters: u64,
+}
+
+impl WithSimd for FmaLoop {
+    type Output = f32;
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> f32 {
+        let m = simd.splat_f32s(std::hint::black_box(0.999_999));
+        let c = simd.splat_f32s(std::hint::black_box(1e-7));
+        let mut acc = [simd.splat_f32s(1.0); CHAINS];
+        for _ in 0..self.iters {
+            for a in acc.iter_mut() {
+                *a = simd.mul_add_e_f32s(*a, m, c);
+            }
+        }
+        let mut s = acc[0];
+        for a in &acc[1..] {
+            s = simd.add_f32s(s, *a);
+        }
+        simd.reduce_sum_f32s(s)
+    }
+}
+
+/// Runs `work` on `threads` threads started together; returns the wall time from the common start to the last end.
+fn on_threads(threads: usize, work: impl Fn(usize) + Sync) -> Duration {
+    let barrier = Barrier::new(threads);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (barrier, work) = (&barrier, &work);
+                s.spawn(move || {
+                    barrier.wait();
+                    let t0 = Instant::now();
+                    work(i);
+                    (t0, Instant::now())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("probe thread panicked")).collect()
+    });
+    let start = spans.iter().map(|s| s.0).min().expect("at least one thread");
+    let end = spans.iter().map(|s| s.1).max().expect("at least one thread");
+    end - start
+}
+
+/// FMA throughput of `threads` threads in GFLOP/s, best of 3 runs sized to take about `seconds` in all.
+fn fma_peak(threads: usize, seconds: f64) -> f64 {
+    let arch = Arch::new();
+    let flops_per_iter = (CHAINS * arch.dispatch(Lanes) * 2) as f64;
+    // Calibrate on one thread, then size each run to a third of the budget.
+    let probe = 200_000u64;
+    let t = Instant::now();
+    std::hint::black_box(arch.dispatch(FmaLoop { iters: probe }));
+    let per_iter = t.elapsed().as_secs_f64().max(1e-9) / probe as f64;
+    let iters = ((seconds / 3.0 / per_iter) as u64).max(probe);
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let d = on_threads(threads, |_| {
+            std::hint::black_box(Arch::new().dispatch(FmaLoop { iters }));
+        });
+        best = best.min(d.as_secs_f64());
+    }
+    flops_per_iter * iters as f64 * threads as f64 / best / 1e9
+}
+
+/// Triad bandwidth in GB/s for each thread count over three buffers of `n` floats, each count for about `seconds`.
+fn triad(threads: &[usize], n: usize, seconds: f64) -> Vec<(usize, f64)> {
+    let mut a = vec![0f32; n];
+    let mut b = vec![0f32; n];
+    let mut c = vec![0f32; n];
+    // Touch every page once (first use of fresh pages is slower than streaming).
+    b.fill(1.0);
+    c.fill(0.5);
+    a.fill(0.0);
+    let s = std::hint::black_box(3.0f32);
+    threads
+        .iter()
+        .map(|&t| {
+            let chunk = n.div_ceil(t);
+            let mut best = f64::INFINITY;
+            let started = Instant::now();
+            let mut reps = 0;
+            while reps < 3 || (started.elapsed().as_secs_f64() < seconds && reps < 100) {
+                let parts: Vec<_> = a.chunks_mut(chunk).zip(b.chunks(chunk)).zip(c.chunks(chunk)).collect();
+                let parts: Vec<_> = parts.into_iter().map(std::sync::Mutex::new).collect();
+                let d = on_threads(parts.len(), |i| {
+                    let mut g = parts[i].lock().unwrap_or_else(|e| e.into_inner());
+                    let ((a, b), c) = &mut *g;
+                    for ((x, y), z) in a.iter_mut().zip(b.iter()).zip(c.iter()) {
+                        *x = y + s * z;
+                    }
+                });
+                best = best.min(d.as_secs_f64());
+                reps += 1;
+            }
+            std::hint::black_box(&a);
+            (t, 3.0 * 4.0 * n as f64 / best / 1e9)
+        })
+        .collect()
+}
