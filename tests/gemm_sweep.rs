@@ -357,3 +357,22 @@ fn pointwise_channel_sweep() {
         }
     }
 }
+
+/// Reductions long enough for the drivers' K and N blocking (weight panels past L1/L2), both layouts.
+#[test]
+fn long_reduction_sweep() {
+    let list = isas();
+    let cases = [
+        Conv2dParams::new(5, 5, 300, 70, 3, 3).padding(1, 1, 1, 1),
+        Conv2dParams::new(4, 6, 256, 40, 3, 3).groups(2).stride(2, 1),
+        Conv2dParams::new(7, 3, 1100, 20, 1, 1),
+        Conv2dParams::new(3, 3, 2048, 35, 1, 1).batch(2),
+    ];
+    for (i, p) in cases.into_iter().enumerate() {
+        for layout in [Layout::Nhwc, Layout::Nchw] {
+            let p = p.layout(layout);
+            let residual = [Residual::None, Residual::Separate, Residual::InPlace][i % 3];
+            check_isas(&p, &list, true, residual, Clamp::None, 1 + i % 2, i as u64).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}

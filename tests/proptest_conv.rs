@@ -119,13 +119,45 @@ prop_compose! {
     }
 }
 
+prop_compose! {
+    /// Shapes above the serial threshold (3 MFLOP), run on several threads.
+    fn threaded_case()(
+        batch in 1..=2usize,
+        (h, w) in (10..=24usize, 10..=24usize),
+        (c_in, c_out, groups) in prop_oneof![
+            (8..=48usize, 8..=64usize).prop_map(|(ci, co)| (ci, co, 1)),
+            (2..=4usize, 4..=16usize, 4..=16usize).prop_map(|(g, ig, og)| (g * ig, g * og, g)),
+        ],
+        k in 1..=3usize,
+        s in 1..=2usize,
+        pad in 0..=1usize,
+        layout in layout(),
+        residual in residual(),
+        clamp in clamp(),
+        threads in prop_oneof![Just(2usize), Just(3), Just(0)],
+        seed in any::<u64>(),
+    ) -> Case {
+        let mut p = Conv2dParams::new(h, w, c_in, c_out, k, k)
+            .batch(batch)
+            .stride(s, s)
+            .padding(pad, pad, pad, pad)
+            .groups(groups)
+            .layout(layout);
+        // Widen the output until the layer is above the serial threshold (the reference costs flops / 2).
+        while p.validate().is_ok_and(|s| s.flops <= 3_000_000) {
+            p.c_out *= 2;
+        }
+        Case { p, bias: true, residual, clamp, threads, seed }
+    }
+}
+
 fn run_case(c: &Case) -> Result<(), TestCaseError> {
     prop_assume!(c.p.validate().is_ok());
     check_isas(&c.p, &isas(), c.bias, c.residual, c.clamp, c.threads, c.seed).map_err(TestCaseError::fail)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(96), max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
     /// Every parameter at once, every ISA: the im2col/GEMM paths in both layouts, groups, depthwise, padding.
     #[test]
@@ -136,6 +168,18 @@ proptest! {
     /// The pointwise paths with channel counts well past one micro-tile.
     #[test]
     fn pointwise_matches_reference(c in pointwise_case()) {
+        run_case(&c)?;
+    }
+}
+
+proptest! {
+    // Each case costs a few hundred small ones (the f64 reference and the portable paths dominate).
+    #![proptest_config(ProptestConfig { cases: cases(256).div_ceil(40), ..ProptestConfig::default() })]
+
+    /// Layers large enough to be split over threads.
+    #[test]
+    fn threaded_matches_reference(c in threaded_case()) {
+        prop_assert!(c.p.validate().is_ok_and(|s| s.flops > 3_000_000));
         run_case(&c)?;
     }
 }
