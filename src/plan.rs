@@ -1,5 +1,6 @@
 //! The plan: decides the algorithm and kernels once per shape and ISA, and owns the packed weights.
 
+use crate::driver::dwconv::Depthwise;
 use crate::driver::gemm_nchw::NchwGemm;
 use crate::driver::gemm_nhwc::NhwcGemm;
 use crate::error::{Error, Result};
@@ -12,6 +13,7 @@ use crate::ukernel::gemm;
 pub(crate) enum Algo {
     Nhwc(NhwcGemm),
     Nchw(NchwGemm),
+    Depthwise(Depthwise),
 }
 
 /// What the plan chose, for reports and benchmark output.
@@ -33,6 +35,11 @@ pub(crate) struct Plan {
 impl Plan {
     pub fn new(p: &Conv2dParams, s: &Shape, isa: Isa, weights: &[f32], bias: Option<&[f32]>) -> Result<Plan> {
         let kernel = gemm::for_isa(isa).ok_or_else(|| Error::Unsupported(format!("no GEMM kernel for ISA {isa}")))?;
+        if Depthwise::applies(p) {
+            let dw = Depthwise::new(p, s, isa, weights, bias)?;
+            let choice = KernelChoice { algorithm: dw.algorithm(), kernel: dw.kernel_name(), isa };
+            return Ok(Plan { algo: Algo::Depthwise(dw), choice });
+        }
         let pointwise = p.kernel_height == 1 && p.kernel_width == 1;
         let (algo, algorithm) = match (p.layout, pointwise) {
             (Layout::Nhwc, true) => (Algo::Nhwc(NhwcGemm::new(p, s, kernel, weights, bias)?), "pointwise-nhwc"),
@@ -60,6 +67,7 @@ impl Plan {
             match &self.algo {
                 Algo::Nhwc(a) => a.run(p, s, x, res, y, threads),
                 Algo::Nchw(a) => a.run(p, s, x, res, y, threads),
+                Algo::Depthwise(a) => a.run(p, s, x, res, y, threads),
             }
         }
     }

@@ -1,3 +1,4 @@
 //! Micro-kernels: no allocation, no threading, no shape decisions. One folder per kernel family.
 
+pub mod dwconv;
 pub mod gemm;

@@ -1,0 +1,111 @@
+//! Depthwise convolution micro-kernel family (groups == c_in): the registry list that feeds dispatch, edge-sweep
+//! tests and benches.
+//!
+//! NHWC kernels ([`generic::NhwcRow`]) compute one output row of one channel tile with channels in the lanes;
+//! NCHW kernels ([`generic::NchwPlane`]) compute output rows of one channel plane with pixels in the lanes.
+//! Each ISA has specialised 3x3 and 5x5 kernels for strides 1 and 2 and a general kernel for every other shape.
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+pub mod avx512;
+pub mod emu512;
+pub mod generic;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
+pub mod scalar;
+
+pub use generic::{NchwPlane, NhwcRow, SplitRows};
+
+use crate::isa::Isa;
+use crate::params::Layout;
+
+/// NHWC entry point: one output row of one channel tile.
+pub type NhwcFn = unsafe fn(&NhwcRow<'_>);
+/// NCHW entry point: a range of output rows of one channel plane.
+pub type NchwFn = unsafe fn(&NchwPlane);
+/// Splits input rows into stride phases for the NCHW kernels.
+pub type SplitFn = unsafe fn(&SplitRows);
+
+/// The kernel shapes with specialised kernels; everything else is `Generic`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DwShape {
+    /// 3x3, stride 1, no dilation.
+    K3S1,
+    /// 3x3, stride 2, no dilation.
+    K3S2,
+    /// 5x5, stride 1, no dilation.
+    K5S1,
+    /// 5x5, stride 2, no dilation.
+    K5S2,
+    /// Any kernel size, stride and dilation.
+    Generic,
+}
+
+impl DwShape {
+    /// The specialised shape for these kernel parameters, or `Generic`.
+    pub fn of(kh: usize, kw: usize, sh: usize, sw: usize, dh: usize, dw: usize) -> DwShape {
+        match (kh, kw, sh, sw, dh, dw) {
+            (3, 3, 1, 1, 1, 1) => DwShape::K3S1,
+            (3, 3, 2, 2, 1, 1) => DwShape::K3S2,
+            (5, 5, 1, 1, 1, 1) => DwShape::K5S1,
+            (5, 5, 2, 2, 1, 1) => DwShape::K5S2,
+            _ => DwShape::Generic,
+        }
+    }
+}
+
+/// The entry point of a kernel, by activation layout.
+#[derive(Clone, Copy, Debug)]
+pub enum DwEntry {
+    Nhwc(NhwcFn),
+    Nchw(NchwFn),
+}
+
+/// One depthwise micro-kernel.
+#[derive(Clone, Copy, Debug)]
+pub struct DwKernel {
+    /// Display name in XNNPACK style, e.g. `f32_dwconv_3x3s1_8c__avx2`, `f32_dwconv2d_chw_3x3s1__avx2`.
+    pub name: &'static str,
+    pub isa: Isa,
+    /// SIMD lanes: channels per tile (NHWC) or output pixels per vector (NCHW).
+    pub lanes: usize,
+    pub shape: DwShape,
+    pub entry: DwEntry,
+    /// The same ISA's phase split, used by the NCHW driver for strides above 1.
+    pub split: SplitFn,
+}
+
+impl DwKernel {
+    /// The activation layout the kernel serves.
+    pub fn layout(&self) -> Layout {
+        match self.entry {
+            DwEntry::Nhwc(_) => Layout::Nhwc,
+            DwEntry::Nchw(_) => Layout::Nchw,
+        }
+    }
+}
+
+/// Every depthwise kernel compiled into this build, one list per ISA.
+pub static REGISTRY: &[&[DwKernel]] = &[
+    #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+    &avx512::KERNELS,
+    #[cfg(target_arch = "x86_64")]
+    &avx2::KERNELS,
+    #[cfg(target_arch = "x86_64")]
+    &emu512::v3_512b::KERNELS,
+    #[cfg(target_arch = "aarch64")]
+    &neon::KERNELS,
+    &scalar::KERNELS,
+    &emu512::scalar512b::KERNELS,
+];
+
+/// Every registered kernel.
+pub fn all() -> impl Iterator<Item = &'static DwKernel> {
+    REGISTRY.iter().flat_map(|l| l.iter())
+}
+
+/// The kernel for `isa`, `layout` and `shape` (every [`Isa`] has one for each).
+pub fn find(isa: Isa, layout: Layout, shape: DwShape) -> Option<&'static DwKernel> {
+    all().find(|k| k.isa == isa && k.layout() == layout && k.shape == shape)
+}
