@@ -422,3 +422,55 @@ fn negative_zero_is_kept() {
         }
     }
 }
+
+/// Exactly sized buffers (no guard zones) over shapes whose tails end at the buffer's last element: run under
+/// `valgrind --error-exitcode=1` (or any allocator that checks bounds), a read or write past a caller's buffer
+/// is reported. Without a checker it is a plain correctness sweep.
+#[test]
+fn exact_size_buffers() {
+    let mut shapes = Vec::new();
+    for layout in [Layout::Nhwc, Layout::Nchw] {
+        for (h, w) in [(1, 1), (1, 7), (3, 5), (5, 13)] {
+            for (c_in, c_out) in [(1, 1), (3, 17), (17, 9), (64, 33)] {
+                shapes.push(Conv2dParams::new(h, w, c_in, c_out, 1, 1).layout(layout));
+            }
+            shapes.push(Conv2dParams::new(h, w, 6, 6, 3, 3).groups(6).padding(1, 1, 1, 1).layout(layout));
+            shapes.push(Conv2dParams::new(h, w, 5, 10, 3, 3).groups(5).padding(1, 1, 1, 1).layout(layout));
+            shapes.push(Conv2dParams::new(h, w, 4, 7, 3, 2).padding(1, 1, 1, 0).layout(layout));
+        }
+        shapes.push(Conv2dParams::new(9, 11, 24, 24, 5, 5).groups(24).padding(2, 2, 2, 2).stride(2, 2).layout(layout));
+        shapes.push(Conv2dParams::new(9, 11, 8, 20, 3, 3).stride(2, 2).layout(layout));
+    }
+    for p in shapes {
+        let s = p.validate().unwrap();
+        let t = Tensors::new(&p, true, common::Residual::Separate, 31).unwrap();
+        let want = t.reference(&p);
+        for isa in isas() {
+            let conv = Conv2d::with_options(p, &t.weights, t.bias.as_deref(), PlanOptions { isa: Some(isa) }).unwrap();
+            let mut y = vec![0.0f32; s.output_len];
+            conv.run_with(&t.input, &mut y, 1, t.residual.as_deref()).unwrap();
+            reference::compare(&p, &y, &want).unwrap_or_else(|e| panic!("{isa} {p:?}: {e}"));
+            let mut y = t.residual.clone().unwrap();
+            conv.run_residual_in_place(&t.input, &mut y, 1).unwrap();
+            reference::compare(&p, &y, &want).unwrap_or_else(|e| panic!("{isa} in place {p:?}: {e}"));
+        }
+    }
+}
+
+/// Input and residual may be the same slice (both are only read).
+#[test]
+fn residual_may_alias_the_input() {
+    for layout in [Layout::Nhwc, Layout::Nchw] {
+        let p = Conv2dParams::new(6, 7, 9, 9, 3, 3).padding(1, 1, 1, 1).layout(layout);
+        let s = p.validate().unwrap();
+        assert_eq!(s.input_len, s.output_len);
+        let t = Tensors::new(&p, true, common::Residual::None, 32).unwrap();
+        let want = reference::conv2d_f64(&p, &t.input, &t.weights, t.bias.as_deref(), Some(&t.input)).unwrap();
+        for isa in isas() {
+            let conv = Conv2d::with_options(p, &t.weights, t.bias.as_deref(), PlanOptions { isa: Some(isa) }).unwrap();
+            let mut y = vec![0.0f32; s.output_len];
+            conv.run_with(&t.input, &mut y, 2, Some(&t.input)).unwrap();
+            reference::compare(&p, &y, &want).unwrap_or_else(|e| panic!("{isa} {p:?}: {e}"));
+        }
+    }
+}

@@ -36,7 +36,7 @@ fn plan(p: &Conv2dParams, isa: Isa) -> (Conv2d, Vec<f32>) {
 /// Thread counts to compare with the serial run. The portable 16-lane stand-in is slow and tiles like the other
 /// 16-lane paths, so it gets a shorter list.
 fn thread_counts(isa: Isa) -> &'static [usize] {
-    if isa == Isa::Avx512Portable { &[2, 3, 0] } else { &[2, 3, 4, 0, 1, 3] }
+    if isa == Isa::Avx512Portable { &[2, 3, 0] } else { &[2, 3, 4, 0, 1, 17, 3] }
 }
 
 /// threads = 1, 2, 3, 4 and 0 (all cores), and repeated runs, give the same bits.
@@ -98,6 +98,25 @@ fn concurrent_runs_on_one_plan_agree() {
                 same_bits(&serial, y).unwrap_or_else(|e| panic!("{p:?}: worker {t}: {e}"));
             }
         }
+    }
+}
+
+/// Runs issued from inside rayon's global pool (nested parallelism) and from another pool agree too.
+#[test]
+fn runs_nested_in_rayon_pools_agree() {
+    use rayon::prelude::*;
+    let isa = isas()[0];
+    let p = shapes()[1];
+    let (conv, x) = plan(&p, isa);
+    let serial = run_plain(&conv, &x, 1);
+    let outs: Vec<Vec<f32>> = [0usize, 1, 2, 3, 0, 2].par_iter().map(|&t| run_plain(&conv, &x, t)).collect();
+    for (i, y) in outs.iter().enumerate() {
+        same_bits(&serial, y).unwrap_or_else(|e| panic!("global pool task {i}: {e}"));
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    let outs: Vec<Vec<f32>> = pool.install(|| [0usize, 2, 3].par_iter().map(|&t| run_plain(&conv, &x, t)).collect());
+    for (i, y) in outs.iter().enumerate() {
+        same_bits(&serial, y).unwrap_or_else(|e| panic!("own pool task {i}: {e}"));
     }
 }
 
