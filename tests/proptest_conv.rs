@@ -198,6 +198,10 @@ fn forced_isa_that_cannot_run_fails() {
         assert!(matches!(isa.check_available(), Err(Error::Unsupported(_))), "{isa}");
         assert!(matches!(simdconv::force_isa(Some(isa)), Err(Error::Unsupported(_))), "force_isa({isa})");
     }
+    // Without a forced ISA, plans use the detected one.
+    if std::env::var("SIMDCONV_ISA").is_err() {
+        assert_eq!(Conv2d::new(p, &w, None).unwrap().isa(), Isa::detect());
+    }
     // Every available ISA builds a plan that reports exactly that ISA.
     for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
         let c = Conv2d::with_options(p, &w, None, PlanOptions { isa: Some(isa) }).unwrap();
