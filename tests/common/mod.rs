@@ -23,15 +23,19 @@ pub fn data(n: usize, seed: u64) -> Vec<f32> {
 /// The ISAs under test: every ISA this machine runs, or exactly the one `SIMDCONV_TEST_ISA` names. A named ISA
 /// that is unknown or cannot run here fails loudly (CI uses it to demand a path), it never skips.
 pub fn isas() -> Vec<Isa> {
+    try_isas().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`isas`] without the panic.
+pub fn try_isas() -> Result<Vec<Isa>, String> {
     match std::env::var("SIMDCONV_TEST_ISA") {
         Ok(s) if !s.trim().is_empty() => {
-            let isa = Isa::from_name(&s).unwrap_or_else(|e| panic!("SIMDCONV_TEST_ISA={s}: {e}"));
-            if let Err(e) = isa.check_available() {
-                panic!("SIMDCONV_TEST_ISA={s} demands an ISA this machine cannot run: {e}");
-            }
-            vec![isa]
+            let isa = Isa::from_name(&s).map_err(|e| format!("SIMDCONV_TEST_ISA={s}: {e}"))?;
+            isa.check_available()
+                .map_err(|e| format!("SIMDCONV_TEST_ISA={s} demands an ISA this machine cannot run: {e}"))?;
+            Ok(vec![isa])
         }
-        _ => Isa::ALL.into_iter().filter(|i| i.available()).collect(),
+        _ => Ok(Isa::ALL.into_iter().filter(|i| i.available()).collect()),
     }
 }
 
