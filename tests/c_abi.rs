@@ -31,8 +31,17 @@ fn compiler() -> String {
     std::env::var("SIMDCONV_TEST_CC").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "cc".into())
 }
 
+/// How a C program links the library.
+#[derive(Clone, Copy)]
+enum Link {
+    /// `-lsimdconv` with an rpath to the cdylib.
+    Shared,
+    /// `libsimdconv.a` and the system libraries Rust's standard library needs.
+    Static,
+}
+
 /// Compiles `src` into an executable in the test's scratch directory and returns its path.
-fn compile(src: &str, name: &str) -> PathBuf {
+fn compile(src: &str, name: &str, link: Link) -> PathBuf {
     // Named per architecture: native and cross runs share `CARGO_TARGET_TMPDIR`.
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::env::consts::ARCH));
     let lib = lib_dir();
@@ -42,17 +51,23 @@ fn compile(src: &str, name: &str) -> PathBuf {
         .arg(&out)
         .arg("-I")
         .arg(root().join("include"))
-        .arg(root().join(src))
-        .arg("-L")
-        .arg(&lib)
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .args(["-lsimdconv", "-lm"]);
+        .arg(root().join(src));
+    match link {
+        Link::Shared => {
+            cmd.arg("-L").arg(&lib).arg(format!("-Wl,-rpath,{}", lib.display())).args(["-lsimdconv", "-lm"]);
+        }
+        Link::Static => {
+            let archive = lib.join("libsimdconv.a");
+            assert!(archive.is_file(), "{} not found: the crate's staticlib was not built", archive.display());
+            cmd.arg(archive).args(["-lpthread", "-ldl", "-lm"]);
+        }
+    }
     let result = cmd.output().unwrap_or_else(|e| {
         panic!("cannot run the C compiler `{cc}` ({e}); install one or set SIMDCONV_TEST_CC to a C compiler")
     });
     assert!(
         result.status.success(),
-        "`{cc}` failed to compile {src}:\n{}{}",
+        "`{cc}` failed to compile {src} (cross-testing? set SIMDCONV_TEST_CC to the target's C compiler):\n{}{}",
         String::from_utf8_lossy(&result.stdout),
         String::from_utf8_lossy(&result.stderr)
     );
@@ -74,7 +89,9 @@ fn command(exe: &Path) -> Command {
 }
 
 fn run(mut cmd: Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e} (cross-testing? set SIMDCONV_TEST_RUNNER, e.g. to qemu)"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{what} failed ({}):\n{stdout}{}", out.status, String::from_utf8_lossy(&out.stderr));
     stdout
@@ -87,7 +104,7 @@ fn missing_isa() -> &'static str {
 
 #[test]
 fn c_program_matches_naive_loop() {
-    let exe = compile("tests/c/abi_test.c", "abi_test");
+    let exe = compile("tests/c/abi_test.c", "abi_test", Link::Shared);
     let isa = simdconv::isa().expect("the ISA for new plans").name();
     let mut cmd = command(&exe);
     cmd.arg(simdconv::version().to_string()).arg(isa);
@@ -102,8 +119,10 @@ fn c_program_matches_naive_loop() {
 }
 
 #[test]
-fn c_example_runs() {
-    let exe = compile("examples/c/example.c", "c_example");
-    let out = run(command(&exe), "examples/c/example.c");
-    assert!(out.contains("corner = (12.5, 0)"), "{out}");
+fn c_example_runs_shared_and_static() {
+    for (link, name) in [(Link::Shared, "c_example"), (Link::Static, "c_example_static")] {
+        let exe = compile("examples/c/example.c", name, link);
+        let out = run(command(&exe), "examples/c/example.c");
+        assert!(out.contains("corner = (12.5, 0)"), "{out}");
+    }
 }

@@ -1,5 +1,7 @@
 /* A 3x3 convolution with padding, bias and a fused ReLU through the simdconv C API.
- * Build: cc -std=c99 -Iinclude examples/c/example.c -Ltarget/release -lsimdconv -lm */
+ * Build after `cargo build --release`, from the repository root:
+ *   cc -std=c99 -Iinclude examples/c/example.c -Ltarget/release -Wl,-rpath,target/release -lsimdconv -lm
+ * or statically: cc -std=c99 -Iinclude examples/c/example.c target/release/libsimdconv.a -lpthread -ldl -lm */
 #include <math.h>
 #include <stdio.h>
 
