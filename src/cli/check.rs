@@ -119,3 +119,36 @@ fn split_by_channels(
     }
     Ok((out, seconds))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use simdconv::{Conv2d, WeightLayout};
+
+    fn data(n: usize, k: u32) -> Vec<f32> {
+        (0..n as u32).map(|i| ((i.wrapping_mul(2_654_435_761) ^ k) % 1999) as f32 / 1000.0 - 1.0).collect()
+    }
+
+    #[test]
+    fn split_reference_matches_and_verdict_catches_a_wrong_output() {
+        for layout in [Layout::Nhwc, Layout::Nchw] {
+            let wl = if layout == Layout::Nhwc { WeightLayout::Ohwi } else { WeightLayout::Oihw };
+            let p = Conv2dParams::new(7, 6, 5, 11, 3, 3).padding(1, 1, 1, 1).batch(2).layout(layout).weight_layout(wl);
+            let s = p.validate().unwrap();
+            let (x, w, b) = (data(s.input_len, 1), data(s.weight_len, 2), data(11, 3));
+            let whole = reference::conv2d_f64(&p, &x, &w, Some(&b), None).unwrap();
+            let (split, _) = split_by_channels(&p, &x, &w, &b, 3).unwrap();
+            assert_eq!(whole.value, split.value);
+            assert_eq!(whole.magnitude, split.magnitude);
+
+            let r = Reference::new(&p, &x, &w, &b).unwrap();
+            let mut y = vec![0f32; s.output_len];
+            Conv2d::new(p, &w, Some(&b)).unwrap().run(&x, &mut y).unwrap();
+            let v = r.verdict(&y);
+            assert!(v.ok && v.worst < 1.0, "{}", v.detail);
+            y[s.output_len / 2 - 1] += 0.01;
+            let v = r.verdict(&y);
+            assert!(!v.ok && v.worst > 1.0 && v.detail.contains("output["), "{}", v.detail);
+        }
+    }
+}
