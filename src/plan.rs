@@ -35,7 +35,9 @@ pub(crate) struct Plan {
 impl Plan {
     pub fn new(p: &Conv2dParams, s: &Shape, isa: Isa, weights: &[f32], bias: Option<&[f32]>) -> Result<Plan> {
         let kernel = gemm::for_isa(isa).ok_or_else(|| Error::Unsupported(format!("no GEMM kernel for ISA {isa}")))?;
-        if Depthwise::applies(p) {
+        // The depthwise kernels skip padded taps; that equals multiplying by the padding zeros only for finite
+        // weights, so a non-finite weight sends the plan to the GEMM path, which multiplies them.
+        if Depthwise::applies(p) && weights.iter().all(|w| w.is_finite()) {
             let dw = Depthwise::new(p, s, isa, weights, bias)?;
             let choice = KernelChoice { algorithm: dw.algorithm(), kernel: dw.kernel_name(), isa };
             return Ok(Plan { algo: Algo::Depthwise(dw), choice });

@@ -1,4 +1,9 @@
 //! The naive direct convolution: both layouts, every parameter, f64 accumulation — the single test oracle.
+//!
+//! Semantics: padding is an explicit zero input (as in a zero-padded tensor, like ONNX and PyTorch), so a NaN or
+//! infinite weight makes every output of its channel NaN (`0 * inf` and `0 * NaN` are NaN); a NaN input reaches
+//! exactly the outputs whose receptive field holds it. The bias is added first, the residual last, then the clamp,
+//! which never turns NaN into a bound.
 
 use crate::error::{Error, Result};
 use crate::params::{Conv2dParams, Layout};
@@ -84,25 +89,27 @@ pub fn conv2d_f64(
                         let c = g * s.cin_g + i;
                         for ky in 0..p.kernel_height {
                             let iy = (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
-                            if iy < 0 || iy >= p.in_height as isize {
-                                continue;
-                            }
                             for kx in 0..p.kernel_width {
                                 let ix = (ox * p.stride_width + kx * p.dilation_width) as isize - p.pad_left as isize;
-                                if ix < 0 || ix >= p.in_width as isize {
-                                    continue;
-                                }
-                                let xi = act_index(
-                                    p.layout,
-                                    p.c_in,
-                                    p.in_height,
-                                    p.in_width,
-                                    n,
-                                    c,
-                                    iy as usize,
-                                    ix as usize,
-                                );
-                                let t = input[xi] as f64 * weights[p.weight_index(o, i, ky, kx)] as f64;
+                                let inside =
+                                    iy >= 0 && ix >= 0 && iy < p.in_height as isize && ix < p.in_width as isize;
+                                // Padding is an explicit zero input (as in a zero-padded tensor): `0 * w`, which is
+                                // NaN for a NaN or infinite weight.
+                                let x = if inside {
+                                    input[act_index(
+                                        p.layout,
+                                        p.c_in,
+                                        p.in_height,
+                                        p.in_width,
+                                        n,
+                                        c,
+                                        iy as usize,
+                                        ix as usize,
+                                    )] as f64
+                                } else {
+                                    0.0
+                                };
+                                let t = x * weights[p.weight_index(o, i, ky, kx)] as f64;
                                 acc += t;
                                 mag += t.abs();
                             }

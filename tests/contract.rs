@@ -262,7 +262,7 @@ fn nan_weight_propagates_to_its_channel_without_padding() {
 /// tap for that weight lands on a real pixel. Kernels that multiply a zero-filled padding row by the weight get
 /// `0 * NaN = NaN` (and `0 * inf = NaN`) at the other outputs too.
 #[test]
-#[ignore = "contract mismatch: im2col/zero-row paths compute 0 * NaN on padded taps, the reference skips them"]
+
 fn nan_weight_with_padding_matches_reference() {
     let mut failures = Vec::new();
     for p in special_shapes().into_iter().filter(has_padding) {

@@ -32,9 +32,11 @@ impl<T> SendPtr<T> {
 /// Below this many FLOPs a layer runs on the calling thread (rayon's fork/join costs more than it saves).
 pub(crate) const SERIAL_FLOPS: u64 = 3_000_000;
 
-/// Resolves the caller's thread count: 0 = all cores of rayon's global pool.
+/// Resolves the caller's thread count: 0 = all cores of rayon's global pool; at most the core count.
 pub(crate) fn resolve_threads(threads: usize, flops: u64) -> usize {
-    let t = if threads == 0 { rayon::current_num_threads() } else { threads };
+    // More threads than cores never helps, and each distinct count keeps a pool alive: cap at the core count.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).max(rayon::current_num_threads());
+    let t = if threads == 0 { rayon::current_num_threads() } else { threads.min(cores) };
     if flops < SERIAL_FLOPS { 1 } else { t.max(1) }
 }
 
