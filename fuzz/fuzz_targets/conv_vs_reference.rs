@@ -25,29 +25,44 @@ fn data(n: usize, seed: u32, zeros: bool) -> Vec<f32> {
         .collect()
 }
 
+/// `SIMDCONV_FUZZ_VERBOSE=1` prints each case (for replaying a crashing input).
+fn verbose() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var_os("SIMDCONV_FUZZ_VERBOSE").is_some())
+}
+
 fn fuzz(u: &mut Unstructured) -> arbitrary::Result<()> {
-    let groups: usize = u.int_in_range(1..=4)?;
-    let cin_g: usize = u.int_in_range(1..=6)?;
-    let cout_g: usize = u.int_in_range(1..=6)?;
-    // Depthwise (one input channel, several outputs per group) and 1x1 shapes are common in practice.
+    // Depthwise (one input channel per group, channel multiplier 1..3) often, with enough channels for vector
+    // tails; otherwise general grouped or dense convolutions.
+    let depthwise = u.ratio(1, 3)?;
+    let groups: usize = u.int_in_range(1..=if depthwise { 40 } else { 4 })?;
+    let cin_g: usize = if depthwise { 1 } else { u.int_in_range(1..=6)? };
+    let cout_g: usize = u.int_in_range(1..=if depthwise { 3 } else { 6 })?;
+    // 1x1 kernels are common in practice.
     let (kh, kw): (usize, usize) =
         if u.ratio(1, 4)? { (1, 1) } else { (u.int_in_range(1..=4)?, u.int_in_range(1..=4)?) };
     let (dh, dw): (usize, usize) = (u.int_in_range(1..=3)?, u.int_in_range(1..=3)?);
-    let pads: [usize; 4] =
-        [u.int_in_range(0..=3)?, u.int_in_range(0..=3)?, u.int_in_range(0..=3)?, u.int_in_range(0..=3)?];
+    // Occasionally wide padding, strides and images: all-padding rows and columns, outputs beyond the input,
+    // rows longer than several vectors.
+    let wide = u.ratio(1, 8)?;
+    let (max_pad, max_stride, max_extra) = if wide { (20, 12, 40) } else { (3, 3, 8) };
+    let mut pads = [0usize; 4];
+    for v in &mut pads {
+        *v = u.int_in_range(0..=max_pad)?;
+    }
     // The input is at least as large as the dilated kernel minus the padding, so the plan is valid.
     let min_h = ((kh - 1) * dh + 1).saturating_sub(pads[0] + pads[2]).max(1);
     let min_w = ((kw - 1) * dw + 1).saturating_sub(pads[1] + pads[3]).max(1);
     let mut p = Conv2dParams::new(
-        min_h + u.int_in_range(0..=8)?,
-        min_w + u.int_in_range(0..=8)?,
+        min_h + u.int_in_range(0..=max_extra)?,
+        min_w + u.int_in_range(0..=max_extra)?,
         groups * cin_g,
         groups * cout_g,
         kh,
         kw,
     )
     .batch(u.int_in_range(1..=2)?)
-    .stride(u.int_in_range(1..=3)?, u.int_in_range(1..=3)?)
+    .stride(u.int_in_range(1..=max_stride)?, u.int_in_range(1..=max_stride)?)
     .dilation(dh, dw)
     .padding(pads[0], pads[1], pads[2], pads[3])
     .groups(groups)
@@ -71,6 +86,9 @@ fn fuzz(u: &mut Unstructured) -> arbitrary::Result<()> {
     let isa = *u.choose(&isas)?;
     let threads: usize = u.int_in_range(0..=3)?;
 
+    if verbose() {
+        eprintln!("{isa}, {threads} threads, residual {residual:?}, bias {}: {p:?}", bias.is_some());
+    }
     let conv = Conv2d::with_options(p, &w, bias.as_deref(), PlanOptions { isa: Some(isa) })
         .unwrap_or_else(|e| panic!("{isa}: plan failed for {p:?}: {e}"));
     assert_eq!(conv.isa(), isa);
