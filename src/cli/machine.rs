@@ -1,6 +1,7 @@
 //! Machine limits measured at start: FMA throughput peak and STREAM-like triad bandwidth, per thread count.
 
 use pulp::{Arch, Simd, WithSimd};
+use simdconv::Isa;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,8 @@ const CHAINS: usize = 12;
 /// The limits that percentages are computed against.
 #[derive(Debug, Clone)]
 pub struct Machine {
-    /// SIMD lanes of the FMAs the peak loop used (the widest vector this CPU runs).
+    /// SIMD lanes of the FMAs the peak loop used: the vector width of the plans' ISA (the widest this CPU runs for
+    /// the portable paths).
     pub fma_lanes: usize,
     /// `(threads, GFLOP/s)`: best of a few runs of the FMA loop on that many threads.
     pub peak_gflops: Vec<(usize, f64)>,
@@ -21,11 +23,12 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// Measures both limits for every thread count in `threads` (about 0.25 s per count, much less if `quick`).
-    pub fn measure(threads: &[usize], quick: bool) -> Machine {
-        let fma_lanes = Arch::new().dispatch(Lanes);
+    /// Measures both limits for every thread count in `threads` (about 0.35 s per count, much less if `quick`),
+    /// the FMA peak with the vectors of `isa`.
+    pub fn measure(threads: &[usize], quick: bool, isa: Isa) -> Machine {
+        let fma_lanes = dispatch(isa, Lanes);
         let fma_time = if quick { 0.01 } else { 0.2 };
-        let peak_gflops = threads.iter().map(|&t| (t, fma_peak(t, fma_time))).collect();
+        let peak_gflops = threads.iter().map(|&t| (t, fma_peak(isa, t, fma_time))).collect();
         // Three buffers far larger than the last-level cache (32 MiB on the reference machine); smaller if quick.
         let bytes = if quick { 16 << 20 } else { 64 << 20 };
         let triad_time = if quick { 0.01 } else { 0.15 };
@@ -49,6 +52,27 @@ fn lookup(v: &[(usize, f64)], threads: usize) -> f64 {
         return x;
     }
     v.first().map_or(f64::NAN, |&(t, x)| x / t as f64 * threads as f64)
+}
+
+/// Runs `op` with the SIMD backend of `isa`'s kernels (AVX2 for the AVX-512 stand-in that runs on it), or the
+/// best one this CPU has for the portable paths.
+fn dispatch<W: WithSimd>(isa: Isa, op: W) -> W::Output {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Avx512OnAvx2 => {
+            if let Some(simd) = pulp::x86::V3::try_new() {
+                return Simd::vectorize(simd, op);
+            }
+        }
+        #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+        Isa::Avx512 => {
+            if let Some(simd) = pulp::x86::V4::try_new() {
+                return Simd::vectorize(simd, op);
+            }
+        }
+        _ => {}
+    }
+    Arch::new().dispatch(op)
 }
 
 struct Lanes;
@@ -107,20 +131,20 @@ fn on_threads(threads: usize, work: impl Fn(usize) + Sync) -> Duration {
     end - start
 }
 
-/// FMA throughput of `threads` threads in GFLOP/s, best of 3 runs sized to take about `seconds` in all.
-fn fma_peak(threads: usize, seconds: f64) -> f64 {
-    let arch = Arch::new();
-    let flops_per_iter = (CHAINS * arch.dispatch(Lanes) * 2) as f64;
-    // Calibrate on one thread, then size each run to a third of the budget.
+/// FMA throughput of `threads` threads in GFLOP/s, best of 6 runs sized to take about `seconds` in all (the best
+/// of several short runs is the least disturbed by other processes).
+fn fma_peak(isa: Isa, threads: usize, seconds: f64) -> f64 {
+    let flops_per_iter = (CHAINS * dispatch(isa, Lanes) * 2) as f64;
+    // Calibrate on one thread, then size each run to a sixth of the budget.
     let probe = 200_000u64;
     let t = Instant::now();
-    std::hint::black_box(arch.dispatch(FmaLoop { iters: probe }));
+    std::hint::black_box(dispatch(isa, FmaLoop { iters: probe }));
     let per_iter = t.elapsed().as_secs_f64().max(1e-9) / probe as f64;
-    let iters = ((seconds / 3.0 / per_iter) as u64).max(probe);
+    let iters = ((seconds / 6.0 / per_iter) as u64).max(probe);
     let mut best = f64::INFINITY;
-    for _ in 0..3 {
+    for _ in 0..6 {
         let d = on_threads(threads, |_| {
-            std::hint::black_box(Arch::new().dispatch(FmaLoop { iters }));
+            std::hint::black_box(dispatch(isa, FmaLoop { iters }));
         });
         best = best.min(d.as_secs_f64());
     }

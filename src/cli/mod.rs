@@ -17,8 +17,16 @@ use machine::Machine;
 use report::{Cell, Val};
 use shapes::Row;
 use simdconv::{Conv2d, Isa, Layout, PlanOptions};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Instant;
+
+/// `println!` that ignores a closed stdout (e.g. piped into `head`): the run goes on, writes its files and still
+/// reports failures through the exit status.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 /// Runs the command with the process arguments; returns the exit status.
 pub fn main() -> i32 {
@@ -27,7 +35,7 @@ pub fn main() -> i32 {
         Err(e) => return usage_error(&e),
     };
     if args.help {
-        print!("{USAGE}");
+        let _ = write!(std::io::stdout(), "{USAGE}");
         return 0;
     }
     match run(&args) {
@@ -105,7 +113,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn say(&self, line: &str) {
-        self.bar.suspend(|| println!("{line}"));
+        self.bar.suspend(|| out!("{line}"));
     }
 
     fn fail(&mut self, what: String) {
@@ -243,34 +251,34 @@ fn run(args: &Args) -> Result<bool, String> {
     let detected = Isa::detect();
     let cores = args::available_cores();
     let probe_started = Instant::now();
-    let machine = Machine::measure(&args.threads, args.quick);
+    let machine = Machine::measure(&args.threads, args.quick, isa);
     let probe_s = probe_started.elapsed().as_secs_f64();
 
     let per = |v: &[(usize, f64)], unit: &str| {
         v.iter().map(|(t, x)| format!("{x:.1} {unit} on {t} thread(s)")).collect::<Vec<_>>().join(", ")
     };
-    println!(
+    out!(
         "simdconv-bench {}: ISA {isa}{}, {cores} core(s){}",
         env!("CARGO_PKG_VERSION"),
         if isa == detected { " (detected)".to_string() } else { format!(" (forced; detected {detected})") },
         if args.quick { ", quick mode (probes and timings too short to trust)" } else { "" }
     );
-    println!("FMA peak ({} chains of {}-lane FMAs): {}", 12, machine.fma_lanes, per(&machine.peak_gflops, "GFLOP/s"));
-    println!(
+    out!("FMA peak ({} chains of {}-lane FMAs): {}", 12, machine.fma_lanes, per(&machine.peak_gflops, "GFLOP/s"));
+    out!(
         "memory bandwidth (triad over 3 x {} MiB): {}",
         machine.triad_buffer_bytes >> 20,
         per(&machine.triad_gbs, "GB/s")
     );
     let layouts: Vec<&str> = args.layouts.iter().map(|&l| layout_name(l)).collect();
     let threads: Vec<String> = args.threads.iter().map(|t| t.to_string()).collect();
-    println!(
+    out!(
         "{} layer(s) from {source}, layouts {}, threads {}, min time {} s per cell\n",
         rows.len(),
         layouts.join(","),
         threads.join(","),
         args.min_time
     );
-    println!("{}", report::table_header());
+    out!("{}", report::table_header());
 
     let cells = rows.len() * args.layouts.len() * args.threads.len();
     let bar = if std::io::stderr().is_terminal() {
@@ -293,7 +301,7 @@ fn run(args: &Args) -> Result<bool, String> {
     ctx.bar.finish_and_clear();
 
     let elapsed = started.elapsed().as_secs_f64();
-    println!(
+    out!(
         "\n{} cell(s) in {elapsed:.1} s ({:.1} s measuring the machine, {:.1} s in self-checks).",
         ctx.cells.len(),
         probe_s,
@@ -311,24 +319,24 @@ fn run(args: &Args) -> Result<bool, String> {
     ];
     if let Some(path) = &args.json {
         report::write(path, &report::to_json(&ctx.machine, &meta, &ctx.cells))?;
-        println!("wrote {}", path.display());
+        out!("wrote {}", path.display());
     }
     if let Some(path) = &args.csv {
         report::write(path, &report::to_csv(&ctx.cells))?;
-        println!("wrote {}", path.display());
+        out!("wrote {}", path.display());
     }
     if let Some(path) = &args.plot {
         let title = format!("simdconv roofline ({isa}, {source})");
         plot::roofline(path, &ctx.machine, &ctx.cells, &title)?;
-        println!("wrote {}", path.display());
+        out!("wrote {}", path.display());
     }
     if ctx.failures.is_empty() {
-        println!("all self-checks passed.");
+        out!("all self-checks passed.");
         Ok(true)
     } else {
-        println!("\n*** {} FAILURE(S): ***", ctx.failures.len());
+        out!("\n*** {} FAILURE(S): ***", ctx.failures.len());
         for f in &ctx.failures {
-            println!("*** FAIL: {f}");
+            out!("*** FAIL: {f}");
         }
         Ok(false)
     }

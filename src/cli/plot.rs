@@ -23,7 +23,7 @@ fn draw(path: &Path, machine: &Machine, cells: &[Cell], title: &str) -> Result<(
     let xs = pts.iter().map(|p| p.1).chain(ridges);
     let (xmin, xmax) = xs.fold((f64::INFINITY, 0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
     let (x0, x1) = (pow10_floor(xmin.min(1.0)), pow10_ceil(xmax * 2.0));
-    let ymax = threads.iter().map(|&t| machine.peak(t)).fold(0f64, f64::max);
+    let ymax = threads.iter().map(|&t| machine.peak(t)).chain(pts.iter().map(|p| p.2)).fold(0f64, f64::max);
     let ymin = pts.iter().map(|p| p.2).chain([machine.bandwidth(threads[0]) * x0]).fold(f64::INFINITY, f64::min);
     let (y0, y1) = (pow10_floor(ymin), pow10_ceil(ymax * 1.5));
 
