@@ -20,7 +20,7 @@ fn data(n: usize, seed: u32, zeros: bool) -> Vec<f32> {
             s ^= s << 13;
             s ^= s >> 17;
             s ^= s << 5;
-            if zeros && s % 5 == 0 { 0.0 } else { (s % 2001) as f32 / 1000.0 - 1.0 }
+            if zeros && s.is_multiple_of(5) { 0.0 } else { (s % 2001) as f32 / 1000.0 - 1.0 }
         })
         .collect()
 }
