@@ -10,6 +10,7 @@ use pulp::Simd;
 
 /// Whether `S` is `V3_512b`, whose masked loads and stores must not be used.
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(clippy::extra_unused_type_parameters))]
 fn broken_masks<S: Simd>() -> bool {
     #[cfg(target_arch = "x86_64")]
     {

@@ -43,6 +43,7 @@ impl<S: Simd> Lanes<S> {
 /// offsets the upper half by 16 floats instead of 8, reading and writing the wrong addresses; that test stand-in
 /// takes the stack-buffer path instead.
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(clippy::extra_unused_type_parameters))]
 fn native_masks<S: Simd>() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
