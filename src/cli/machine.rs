@@ -131,22 +131,26 @@ fn on_threads(threads: usize, work: impl Fn(usize) + Sync) -> Duration {
     end - start
 }
 
-/// FMA throughput of `threads` threads in GFLOP/s, best of 6 runs sized to take about `seconds` in all (the best
-/// of several short runs is the least disturbed by other processes).
+/// FMA throughput of `threads` threads in GFLOP/s: the best of many runs of about 2 ms each, repeated for about
+/// `seconds`. Short runs make it likely that some run was not interrupted by other processes, so the result is the
+/// hardware's throughput even on a busy machine.
 fn fma_peak(isa: Isa, threads: usize, seconds: f64) -> f64 {
     let flops_per_iter = (CHAINS * dispatch(isa, Lanes) * 2) as f64;
-    // Calibrate on one thread, then size each run to a sixth of the budget.
-    let probe = 200_000u64;
-    let t = Instant::now();
-    std::hint::black_box(dispatch(isa, FmaLoop { iters: probe }));
-    let per_iter = t.elapsed().as_secs_f64().max(1e-9) / probe as f64;
-    let iters = ((seconds / 6.0 / per_iter) as u64).max(probe);
-    let mut best = f64::INFINITY;
-    for _ in 0..6 {
+    let probe = 100_000u64;
+    let mut per_iter = f64::INFINITY;
+    for _ in 0..3 {
+        let t = Instant::now();
+        std::hint::black_box(dispatch(isa, FmaLoop { iters: probe }));
+        per_iter = per_iter.min(t.elapsed().as_secs_f64().max(1e-9) / probe as f64);
+    }
+    let iters = ((2e-3 / per_iter) as u64).max(probe);
+    let (mut best, mut runs, started) = (f64::INFINITY, 0, Instant::now());
+    while runs < 5 || (started.elapsed().as_secs_f64() < seconds && runs < 10_000) {
         let d = on_threads(threads, |_| {
             std::hint::black_box(dispatch(isa, FmaLoop { iters }));
         });
         best = best.min(d.as_secs_f64());
+        runs += 1;
     }
     flops_per_iter * iters as f64 * threads as f64 / best / 1e9
 }
