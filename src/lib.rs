@@ -49,3 +49,8 @@ pub const fn version() -> u32 {
         + parse(env!("CARGO_PKG_VERSION_MINOR")) * 100
         + parse(env!("CARGO_PKG_VERSION_PATCH"))
 }
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
