@@ -16,8 +16,8 @@ const ROWS: [(&str, usize, usize, usize, usize, usize, f64); 9] = [
     ("effb0_dw5_28_240", 28, 240, 5, 1, 2, 21.0),
 ];
 
-/// Median seconds per run over `batches` batches of ~20 ms each.
-fn time(conv: &Conv2d, x: &[f32], y: &mut [f32], threads: usize, batches: usize) -> f64 {
+/// (median, best) seconds per run over `batches` batches of ~20 ms each.
+fn time(conv: &Conv2d, x: &[f32], y: &mut [f32], threads: usize, batches: usize) -> (f64, f64) {
     for _ in 0..3 {
         conv.run_with(x, y, threads, None).unwrap();
     }
@@ -35,7 +35,7 @@ fn time(conv: &Conv2d, x: &[f32], y: &mut [f32], threads: usize, batches: usize)
         })
         .collect();
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    times[times.len() / 2]
+    (times[times.len() / 2], times[0])
 }
 
 fn main() {
@@ -43,8 +43,9 @@ fn main() {
     let threads: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
     let batches: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(9);
     let filter = args.get(3).cloned().unwrap_or_default();
+    println!("GFLOP/s: median (best) of {batches} batches; GB/s and x XNNPACK from the median; {threads} thread(s)");
     println!(
-        "{:18} {:>6} | {:>8} {:>6} {:>6} | {:>8} {:>6} {:>6} | {:>7} | kernels",
+        "{:18} {:>6} | {:>13} {:>6} {:>6} | {:>13} {:>6} {:>6} | {:>7} | kernels",
         "shape", "MFLOP", "NHWC", "GB/s", "xXNN", "NCHW", "GB/s", "xXNN", "XNNPACK"
     );
     for (name, hw, c, k, st, pad, xnn) in ROWS {
@@ -67,21 +68,24 @@ fn main() {
             let x: Vec<f32> = (0..s.input_len).map(|i| (i % 11) as f32 * 0.05 - 0.2).collect();
             let conv = Conv2d::new(p, &w, Some(&b)).unwrap();
             let mut y = vec![0.0; s.output_len];
-            let t = time(&conv, &x, &mut y, threads, batches);
+            let (t, best) = time(&conv, &x, &mut y, threads, batches);
             let bytes = 4.0 * (s.input_len + s.weight_len + c + s.output_len) as f64;
             mflop = s.flops as f64 / 1e6;
             let gf = s.flops as f64 / t / 1e9;
-            out.push((gf, bytes / t / 1e9, gf / xnn));
+            out.push((gf, s.flops as f64 / best / 1e9, bytes / t / 1e9, gf / xnn));
             kernels.push(conv.kernel_choice().kernel);
         }
         println!(
-            "{name:18} {mflop:>6.1} | {:>8.1} {:>6.1} {:>5.2}x | {:>8.1} {:>6.1} {:>5.2}x | {xnn:>7.1} | {}",
+            "{name:18} {mflop:>6.1} | {:>6.1} ({:>4.1}) {:>6.1} {:>5.2}x \
+             | {:>6.1} ({:>4.1}) {:>6.1} {:>5.2}x | {xnn:>7.1} | {}",
             out[0].0,
             out[0].1,
             out[0].2,
+            out[0].3,
             out[1].0,
             out[1].1,
             out[1].2,
+            out[1].3,
             kernels.join(" ")
         );
     }

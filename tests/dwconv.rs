@@ -354,11 +354,11 @@ fn arb_case() -> impl Strategy<Value = (Conv2dParams, usize, u8)> {
         (1usize..3, 1usize..12, 1usize..12, 1usize..20, 1usize..4),
         (1usize..6, 1usize..6, 1usize..4, 1usize..4, 1usize..3, 1usize..3),
         (0usize..5, 0usize..5, 0usize..5, 0usize..5),
-        (any::<bool>(), 0usize..3, 0usize..8, any::<bool>()),
+        (any::<bool>(), 0usize..3, 0usize..8, any::<bool>(), 0u8..8),
     )
         .prop_filter_map(
             "valid shape",
-            |((n, h, w, c, m), (kh, kw, sh, sw, dh, dw), (pt, pl, pb, pr), (nchw, wl, isa_i, clamp))| {
+            |((n, h, w, c, m), (kh, kw, sh, sw, dh, dw), (pt, pl, pb, pr), (nchw, wl, isa_i, clamp, flags))| {
                 let layout = if nchw { Layout::Nchw } else { Layout::Nhwc };
                 let wl = [WeightLayout::Oihw, WeightLayout::Ohwi, WeightLayout::Hwio][wl];
                 let mut p = Conv2dParams::new(h, w, c, c * m, kh, kw)
@@ -372,7 +372,7 @@ fn arb_case() -> impl Strategy<Value = (Conv2dParams, usize, u8)> {
                 if clamp {
                     p = p.clamp(-0.4, 0.6);
                 }
-                p.validate().ok().map(|_| (p, isa_i, (h * 7 + w) as u8))
+                p.validate().ok().map(|_| (p, isa_i, flags))
             },
         )
 }
@@ -383,7 +383,8 @@ proptest! {
     fn matches_reference((p, isa_i, flags) in arb_case()) {
         let all = isas();
         let isa = all[isa_i % all.len()];
-        let e = Extras { bias: flags & 1 == 1, residual: flags & 2 == 2, in_place: flags & 4 == 4, threads: 1, no_reference: false };
+        let (bias, residual, in_place) = (flags & 1 == 1, flags & 2 == 2, flags & 4 == 4);
+        let e = Extras { bias, residual, in_place, threads: 1, no_reference: false };
         check(p, isa, e);
     }
 }

@@ -7,7 +7,7 @@ use super::{AlignedBuf, Blocks, SendPtr, for_each_tile};
 use crate::error::{Error, Result};
 use crate::isa::Isa;
 use crate::params::{Conv2dParams, Layout, Shape};
-use crate::ukernel::dwconv::{self, DwEntry, DwKernel, DwShape, NchwFn, NchwPlane, NhwcFn, NhwcRow, SplitRows};
+use crate::ukernel::dwconv::{self, DwEntry, DwKernel, DwShape, NchwFn, NchwPlane, NhwcFn, NhwcRow, PadRows};
 
 /// Plan state of a depthwise convolution.
 #[derive(Debug)]
@@ -32,7 +32,7 @@ impl Depthwise {
             p.dilation_width,
         );
         // The NCHW fast kernels let padding taps read zeros (0 * w == 0 needs a finite w); the general kernel skips
-        // them exactly.
+        // them exactly. (NHWC kernels always skip them.)
         let shape =
             if p.layout == Layout::Nchw && !weights.iter().all(|w| w.is_finite()) { DwShape::Generic } else { shape };
         let kernel = dwconv::find(isa, p.layout, shape)
@@ -101,17 +101,14 @@ fn interior(n_out: usize, n_in: usize, k: usize, stride: usize, dil: usize, pad:
     (lo, hi.max(lo))
 }
 
-/// NHWC plan state: weights packed per channel tile as `[bias lanes][kh * kw taps][lanes]`, zero-padded.
+/// NHWC plan state: weights packed per channel tile as `[bias tw][kh * kw taps][tw]`, zero-padded
+/// (`tw = nv * lanes`).
 #[derive(Debug)]
 pub(crate) struct DwNhwc {
     kernel: &'static DwKernel,
     f: NhwcFn,
     packed: AlignedBuf,
     tile_stride: usize,
-    /// `kw * lanes` zero weights for padded kernel rows.
-    zero_w: AlignedBuf,
-    /// A zero input row for padded kernel rows.
-    zero_x: AlignedBuf,
     ox_lo: usize,
     ox_hi: usize,
 }
@@ -125,7 +122,7 @@ impl DwNhwc {
         weights: &[f32],
         bias: Option<&[f32]>,
     ) -> Result<Self> {
-        let l = kernel.lanes;
+        let l = kernel.nv * kernel.lanes;
         let taps = p.kernel_height * p.kernel_width;
         let tiles = p.c_out.div_ceil(l);
         let tile_stride = (1 + taps) * l;
@@ -141,21 +138,9 @@ impl DwNhwc {
                 }
             }
         }
-        let x_stride = if s.cout_g == 1 { p.c_in } else { l };
-        let zero_len =
-            (p.in_width - 1).checked_mul(x_stride).and_then(|v| v.checked_add(l)).ok_or(Error::OutOfMemory)?;
         let (ox_lo, ox_hi) =
             interior(s.out_width, p.in_width, p.kernel_width, p.stride_width, p.dilation_width, p.pad_left);
-        Ok(DwNhwc {
-            kernel,
-            f,
-            packed,
-            tile_stride,
-            zero_w: AlignedBuf::zeroed(p.kernel_width * l)?,
-            zero_x: AlignedBuf::zeroed(zero_len)?,
-            ox_lo,
-            ox_hi,
-        })
+        Ok(DwNhwc { kernel, f, packed, tile_stride, ox_lo, ox_hi })
     }
 
     /// # Safety
@@ -169,8 +154,8 @@ impl DwNhwc {
         y: *mut f32,
         threads: usize,
     ) -> Result<()> {
-        let l = self.kernel.lanes;
-        let (kh, kw) = (p.kernel_height, p.kernel_width);
+        let l = self.kernel.nv * self.kernel.lanes;
+        let kh = p.kernel_height;
         let mult = s.cout_g;
         let tiles = p.c_out.div_ceil(l);
         let (oh, ow) = (s.out_height, s.out_width);
@@ -178,77 +163,74 @@ impl DwNhwc {
         let tcount = tb.count();
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
         for_each_tile(rb.count() * tcount, threads, |t| {
+            let trange = tb.range(t % tcount);
+            let (t0, nt) = (trange.start, trange.len());
+            let o0 = t0 * l;
+            let nc = (p.c_out - o0).min(nt * l);
             let mut rows = vec![core::ptr::null::<f32>(); kh];
-            let mut wrows = vec![core::ptr::null::<f32>(); kh];
-            // Channel multiplier > 1: lanes read input channel (o0 + lane) / mult, gathered into our own rows.
-            let mut expanded = if mult > 1 { Some(AlignedBuf::zeroed(kh * p.in_width * l)?) } else { None };
+            // Channel multiplier > 1: lane `c` reads input channel (o0 + c) / mult, gathered into our own rows of
+            // `nt * l` floats per pixel.
+            let xw = nt * l;
+            let mut expanded = if mult > 1 { Some(AlignedBuf::zeroed(kh * p.in_width * xw)?) } else { None };
             for row in rb.range(t / tcount) {
                 let (n, oy) = (row / oh, row % oh);
-                for tile in tb.range(t % tcount) {
-                    let o0 = tile * l;
-                    let nc = l.min(p.c_out - o0);
-                    let wt = self.packed.as_slice()[tile * self.tile_stride..].as_ptr();
-                    for ky in 0..kh {
-                        let iy = (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
-                        if iy < 0 || iy >= p.in_height as isize {
-                            rows[ky] = self.zero_x.as_slice().as_ptr();
-                            wrows[ky] = self.zero_w.as_slice().as_ptr();
-                            continue;
-                        }
-                        let base = (n * p.in_height + iy as usize) * p.in_width * p.c_in;
-                        // SAFETY: the weight tile holds bias + kh * kw taps of `l` floats.
-                        wrows[ky] = unsafe { wt.add((1 + ky * kw) * l) };
-                        rows[ky] = match expanded.as_mut() {
-                            // SAFETY: channel o0 of pixel 0 of row iy of image n is inside the input.
-                            None => unsafe { xp.get().add(base + o0) },
-                            Some(buf) => {
-                                let dst = &mut buf.as_mut_slice()[ky * p.in_width * l..(ky + 1) * p.in_width * l];
-                                for ix in 0..p.in_width {
-                                    for lane in 0..nc {
-                                        // SAFETY: input channel (o0 + lane) / mult < c_in of a pixel inside the input.
-                                        dst[ix * l + lane] =
-                                            unsafe { *xp.get().add(base + ix * p.c_in + (o0 + lane) / mult) };
-                                    }
-                                }
-                                dst.as_ptr()
-                            }
-                        };
+                for (ky, r) in rows.iter_mut().enumerate() {
+                    let iy = (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
+                    if iy < 0 || iy >= p.in_height as isize {
+                        *r = core::ptr::null();
+                        continue;
                     }
-                    let off = (n * oh + oy) * ow * p.c_out + o0;
-                    let a = NhwcRow {
-                        rows: &rows,
-                        wrows: &wrows,
-                        bias: wt,
-                        x_stride: if mult == 1 { p.c_in } else { l },
-                        in_w: p.in_width,
-                        kw,
-                        stride: p.stride_width,
-                        dilation: p.dilation_width,
-                        pad_left: p.pad_left,
-                        ow,
-                        ox_lo: self.ox_lo,
-                        ox_hi: self.ox_hi,
-                        // SAFETY: pixel 0 of output row (n, oy), channel o0, is inside the output.
-                        y: unsafe { yp.get().add(off) },
-                        res: if rp.get().is_null() { core::ptr::null() } else { unsafe { rp.get().add(off) } },
-                        y_stride: p.c_out,
-                        nc,
-                        min: p.output_min,
-                        max: p.output_max,
+                    let base = (n * p.in_height + iy as usize) * p.in_width * p.c_in;
+                    *r = match expanded.as_mut() {
+                        // SAFETY: channel o0 of pixel 0 of row iy of image n is inside the input.
+                        None => unsafe { xp.get().add(base + o0) },
+                        Some(buf) => {
+                            let dst = &mut buf.as_mut_slice()[ky * p.in_width * xw..(ky + 1) * p.in_width * xw];
+                            for (ix, px) in dst.chunks_exact_mut(xw).enumerate() {
+                                for (c, v) in px.iter_mut().enumerate().take(nc) {
+                                    // SAFETY: input channel (o0 + c) / mult < c_in of a pixel inside the input.
+                                    *v = unsafe { *xp.get().add(base + ix * p.c_in + (o0 + c) / mult) };
+                                }
+                            }
+                            dst.as_ptr()
+                        }
                     };
-                    // SAFETY: rows hold `in_w` pixels of `x_stride` floats with `nc` channels readable (input rows,
-                    // our expanded rows or the zero row), weight rows `kw * l` floats, the bias `l`; this task alone
-                    // writes outputs (n, oy, 0..ow, o0..o0 + nc).
-                    unsafe { (self.f)(&a) };
                 }
+                let off = (n * oh + oy) * ow * p.c_out + o0;
+                let a = NhwcRow {
+                    rows: &rows,
+                    w: self.packed.as_slice()[t0 * self.tile_stride..].as_ptr(),
+                    w_stride: self.tile_stride,
+                    tiles: nt,
+                    nc_last: nc - (nt - 1) * l,
+                    x_stride: if mult == 1 { p.c_in } else { xw },
+                    in_w: p.in_width,
+                    kw: p.kernel_width,
+                    stride: p.stride_width,
+                    dilation: p.dilation_width,
+                    pad_left: p.pad_left,
+                    ow,
+                    ox_lo: self.ox_lo,
+                    ox_hi: self.ox_hi,
+                    // SAFETY: pixel 0 of output row (n, oy), channel o0, is inside the output.
+                    y: unsafe { yp.get().add(off) },
+                    res: if rp.get().is_null() { core::ptr::null() } else { unsafe { rp.get().add(off) } },
+                    y_stride: p.c_out,
+                    min: p.output_min,
+                    max: p.output_max,
+                };
+                // SAFETY: present rows hold `in_w` pixels of `x_stride` floats with channels o0..o0 + nc readable
+                // (input rows or our expanded rows); the packed tiles t0..t0 + nt exist; this task alone writes
+                // outputs (n, oy, 0..ow, o0..o0 + nc).
+                unsafe { (self.f)(&a) };
             }
             Ok(())
         })
     }
 }
 
-/// Output rows per NCHW block when input rows are phase-split (the split rows stay in L1).
-const NCHW_SPLIT_ROWS: usize = 8;
+/// Output rows per NCHW block: the block's prepared input rows stay in L1.
+const NCHW_BLOCK_ROWS: usize = 8;
 
 /// NCHW plan state: `kh * kw` weights per output channel and the bias.
 #[derive(Debug)]
@@ -257,16 +239,18 @@ pub(crate) struct DwNchw {
     f: NchwFn,
     w: Vec<f32>,
     bias: Vec<f32>,
-    /// Zeros for padded input rows: `stride_w * x_phase` floats.
+    /// A prepared row of zeros for padded input rows (`x_row` floats).
     zero: AlignedBuf,
-    /// Elements per phase of a split row.
+    /// Floats per phase of a prepared row.
     x_phase: usize,
+    /// Floats per prepared row (`stride_w * x_phase`).
+    x_row: usize,
 }
 
 impl DwNchw {
     fn new(
         p: &Conv2dParams,
-        _s: &Shape,
+        s: &Shape,
         kernel: &'static DwKernel,
         f: NchwFn,
         weights: &[f32],
@@ -285,8 +269,11 @@ impl DwNchw {
         let mut b = Vec::new();
         b.try_reserve_exact(p.c_out)?;
         b.extend((0..p.c_out).map(|o| bias.map_or(0.0, |b| b[o])));
-        let x_phase = p.in_width.div_ceil(p.stride_width);
-        Ok(DwNchw { kernel, f, w, bias: b, zero: AlignedBuf::zeroed(p.stride_width * x_phase)?, x_phase })
+        // Every vector read stays inside a phase: outputs rounded up to whole vectors plus the largest tap shift.
+        let x_phase = s.out_width.div_ceil(kernel.lanes) * kernel.lanes
+            + (p.kernel_width - 1) * p.dilation_width / p.stride_width;
+        let x_row = p.stride_width.checked_mul(x_phase).ok_or(Error::OutOfMemory)?;
+        Ok(DwNchw { kernel, f, w, bias: b, zero: AlignedBuf::zeroed(x_row)?, x_phase, x_row })
     }
 
     /// # Safety
@@ -303,7 +290,6 @@ impl DwNchw {
         let (oh, ow) = (s.out_height, s.out_width);
         let (ih, iw) = (p.in_height, p.in_width);
         let taps = p.kernel_height * p.kernel_width;
-        let split = p.stride_width > 1;
         let planes = p.batch * p.c_out;
         let (pb, rb) = task_blocks(planes, oh, threads);
         let rcount = rb.count();
@@ -312,44 +298,38 @@ impl DwNchw {
         let rows_in = |rows: usize| (rows - 1) * p.stride_height + (p.kernel_height - 1) * p.dilation_height + 1;
         for_each_tile(pb.count() * rcount, threads, |t| {
             let rows = rb.range(t % rcount);
-            let chunk = if split { NCHW_SPLIT_ROWS } else { rows.len() };
-            let row_len = p.stride_width * self.x_phase;
-            let mut scratch =
-                if split { Some(AlignedBuf::zeroed(rows_in(chunk.min(rows.len())).min(ih) * row_len)?) } else { None };
+            let block = NCHW_BLOCK_ROWS.min(rows.len());
+            // Zeroed once: row preparation writes the image columns only, the padding stays zero.
+            let mut scratch = AlignedBuf::zeroed(rows_in(block).min(ih) * self.x_row)?;
             for plane in pb.range(t / rcount) {
                 let (n, o) = (plane / p.c_out, plane % p.c_out);
                 let xc = (n * p.c_in + o / s.cout_g) * ih * iw;
                 let yc = plane * oh * ow;
                 let mut oy0 = rows.start;
                 while oy0 < rows.end {
-                    let oy1 = (oy0 + chunk).min(rows.end);
-                    // Input rows present for this block, clipped to the image.
+                    let oy1 = (oy0 + block).min(rows.end);
+                    // Input rows of this block inside the image.
                     let first = (oy0 * p.stride_height) as isize - p.pad_top as isize;
-                    let iy0 = first.max(0) as usize;
-                    let iy1 = ((first + rows_in(oy1 - oy0) as isize).max(0) as usize).min(ih).max(iy0);
-                    let (xb, x_row) = match scratch.as_mut() {
-                        None => (xp.get() as *const f32, iw),
-                        Some(buf) => {
-                            let a = SplitRows {
-                                // SAFETY: row iy0 of input plane `xc` is inside the input (or iy0 == ih with
-                                // no rows to split, then nothing is read).
-                                src: unsafe { xp.get().add(xc + iy0.min(ih.saturating_sub(1)) * iw) },
-                                rows: iy1 - iy0,
-                                in_w: iw,
-                                stride: p.stride_width,
-                                dst: buf.as_mut_slice().as_mut_ptr(),
-                                x_phase: self.x_phase,
-                            };
-                            // SAFETY: `iy1 - iy0` source rows exist; the scratch holds that many split rows.
-                            unsafe { (self.kernel.split)(&a) };
-                            (buf.as_slice().as_ptr(), row_len)
-                        }
-                    };
+                    let iy0 = (first.max(0) as usize).min(ih);
+                    let iy1 = ((first + rows_in(oy1 - oy0) as isize).max(0) as usize).clamp(iy0, ih);
+                    if iy1 > iy0 {
+                        let prep = PadRows {
+                            // SAFETY: row iy0 < ih of input plane `xc` is inside the input.
+                            src: unsafe { xp.get().add(xc + iy0 * iw) },
+                            rows: iy1 - iy0,
+                            in_w: iw,
+                            stride: p.stride_width,
+                            pad_left: p.pad_left,
+                            dst: scratch.as_mut_slice().as_mut_ptr(),
+                            x_phase: self.x_phase,
+                        };
+                        // SAFETY: rows iy0..iy1 of the plane exist; the scratch holds that many prepared rows.
+                        unsafe { (self.kernel.pad)(&prep) };
+                    }
                     let a = NchwPlane {
-                        // SAFETY: plane `xc` starts inside the input (direct rows), or the scratch holds row iy0.
-                        x: if split { xb } else { unsafe { xb.add(xc) } },
-                        iy0: if split { iy0 } else { 0 },
-                        x_row,
+                        x: scratch.as_slice().as_ptr(),
+                        iy0,
+                        x_row: self.x_row,
                         x_phase: self.x_phase,
                         in_h: ih,
                         in_w: iw,
@@ -373,8 +353,9 @@ impl DwNchw {
                         min: p.output_min,
                         max: p.output_max,
                     };
-                    // SAFETY: every input row rows oy0..oy1 read is present (the whole plane, or rows iy0..iy1
-                    // split into the scratch); this task alone writes rows oy0..oy1 of this plane.
+                    // SAFETY: every image row that rows oy0..oy1 read is prepared in the scratch (rows iy0..iy1);
+                    // x_phase covers the rounded-up row plus the tap shift; this task alone writes rows oy0..oy1
+                    // of this plane.
                     unsafe { (self.f)(&a) };
                     oy0 = oy1;
                 }

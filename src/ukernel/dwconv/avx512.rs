@@ -1,5 +1,5 @@
-//! AVX-512F depthwise kernels (`f32_dwconv_3x3s1_16c__avx512`, `f32_dwconv2d_chw_3x3s1__avx512`, ...): 16 lanes.
+//! AVX-512F depthwise kernels (`f32_dwconv_3x3s1_32c__avx512`, `f32_dwconv2d_chw_3x3s1__avx512`, ...), 16 lanes.
 
 use pulp::x86::V4;
 
-super::generic::dw_entry_points!(V4, V4::new_unchecked(), crate::isa::Isa::Avx512, 16, "avx512");
+super::generic::dw_entry_points!(V4, V4::new_unchecked(), crate::isa::Isa::Avx512, 16, 32, "avx512");

@@ -11,6 +11,7 @@ pub mod v3_512b {
         V3_512b(V3::new_unchecked()),
         crate::isa::Isa::Avx512OnAvx2,
         16,
+        32,
         "avx512_on_avx2"
     );
 }
@@ -23,6 +24,7 @@ pub mod scalar512b {
         Scalar512b,
         crate::isa::Isa::Avx512Portable,
         16,
+        32,
         "avx512_portable"
     );
 }

@@ -35,7 +35,9 @@ struct Lanes<S: Simd> {
 impl<S: Simd> Lanes<S> {
     #[inline(always)]
     fn new(simd: S, lo: usize, hi: usize) -> Self {
-        Lanes { m: simd.mask_between_m32s(lo as u32, hi as u32), lo, hi }
+        // `MemMask::new` keeps only the lane mask: x86 then uses plain masked moves rather than pulp's
+        // out-of-line load/store stubs.
+        Lanes { m: MemMask::new(simd.mask_between_m32s(lo as u32, hi as u32).mask()), lo, hi }
     }
 }
 
@@ -48,6 +50,21 @@ fn native_masks<S: Simd>() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         core::any::TypeId::of::<S>() != core::any::TypeId::of::<pulp::x86::V3_512b>()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        true
+    }
+}
+
+/// Whether masked stores should use the instruction: not on AVX2 (`vpmaskmovd` to memory is microcoded and slow
+/// on AMD cores; a stack copy and scalar stores are faster) nor on `V3_512b` (see [`native_masks`]).
+#[inline(always)]
+fn native_mask_stores<S: Simd>() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::any::TypeId;
+        TypeId::of::<S>() != TypeId::of::<pulp::x86::V3>() && TypeId::of::<S>() != TypeId::of::<pulp::x86::V3_512b>()
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -83,7 +100,7 @@ unsafe fn mask_load<S: Simd>(simd: S, m: Lanes<S>, p: *const f32) -> S::f32s {
 unsafe fn mask_store<S: Simd>(simd: S, m: Lanes<S>, p: *mut f32, v: S::f32s) {
     // SAFETY: only the enabled lanes are written (contract).
     unsafe {
-        if native_masks::<S>() {
+        if native_mask_stores::<S>() {
             simd.mask_store_ptr_f32s(m.m, p, v)
         } else {
             let mut t = [0f32; 16];
@@ -151,29 +168,81 @@ impl<S: Simd> Epilogue<S> {
             }
         }
     }
+
+    /// [`Epilogue::finish`] for `NV` consecutive vectors, the last one masked when `M`.
+    ///
+    /// # Safety
+    /// As [`Epilogue::finish`] for each vector.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn finish_tile<const NV: usize, const M: bool>(
+        self,
+        simd: S,
+        acc: [S::f32s; NV],
+        y: *mut f32,
+        res: *const f32,
+        off: usize,
+        mask: Lanes<S>,
+    ) {
+        // SAFETY: forwarded contract.
+        unsafe {
+            for (v, a) in acc.into_iter().enumerate() {
+                if M && v + 1 == NV {
+                    self.finish::<true>(simd, a, y, res, off + v * S::F32_LANES, mask);
+                } else {
+                    self.finish::<false>(simd, a, y, res, off + v * S::F32_LANES, mask);
+                }
+            }
+        }
+    }
+}
+
+/// Loads the `NV` vectors of a tile at `p`, the last one masked when `M`.
+///
+/// # Safety
+/// The first `NV - 1` vectors and the enabled lanes of the last are readable.
+#[inline(always)]
+unsafe fn ld_tile<S: Simd, const NV: usize, const M: bool>(simd: S, mask: Lanes<S>, p: *const f32) -> [S::f32s; NV] {
+    let mut t = [simd.splat_f32s(0.0); NV];
+    // SAFETY: forwarded contract.
+    unsafe {
+        for (v, x) in t.iter_mut().enumerate() {
+            *x = if M && v + 1 == NV {
+                mask_load(simd, mask, p.add(v * S::F32_LANES))
+            } else {
+                load::<S>(p.add(v * S::F32_LANES))
+            };
+        }
+    }
+    t
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // NHWC: channels in lanes, one output row of one channel tile per call.
 // ---------------------------------------------------------------------------------------------------------------
 
-/// One NHWC output row of one channel tile (`nc <= lanes` channels).
+/// One NHWC output row over `tiles` consecutive channel tiles of `nv * lanes` channels (`nv` the kernel's
+/// vectors per tile); the last tile holds `nc_last` channels.
 ///
 /// Pointer contract (checked by the driver, relied on here):
-/// - `rows.len() == wrows.len() == kh`. `rows[ky]` points at input pixel 0 of the row tap `ky` reads (or at a
-///   zero row of the caller's own); channel `c` of pixel `ix` is at `rows[ky] + ix * x_stride + c`, readable for
-///   `ix < in_w`, `c < nc`.
-/// - `wrows[ky]` points at `kw * lanes` readable floats, tap `kx` at `+ kx * lanes` (zeros for a padded row).
-/// - `bias` points at `lanes` readable floats.
+/// - `rows.len() == kh`. `rows[ky]` points at channel 0 of the first tile of input pixel 0 of the row tap `ky`
+///   reads, or is null for a padded row (its taps are skipped). Channel `c` of tile `t` of pixel `ix` is at
+///   `rows[ky] + ix * x_stride + t * nv * lanes + c`, readable for `ix < in_w` and `c < nv * lanes` (`c < nc_last`
+///   in the last tile).
+/// - `w` points at the first tile's packed weights, `[bias nv * lanes][kh * kw taps][nv * lanes]`, the next tile
+///   `w_stride` floats further.
 /// - `[ox_lo, ox_hi)` is the interior: every tap `ix = ox * stride + kx * dilation - pad_left` of these outputs
 ///   lies inside `0..in_w`. Other outputs skip their padded taps.
-/// - Output `(ox, c)` is written at `y + ox * y_stride + c` for `ox < ow`, `c < nc` only; `res` (null for none)
-///   is read at the same offsets, before the write (it may be `y` itself).
+/// - Output channel `c` of tile `t` of pixel `ox` is written at `y + ox * y_stride + t * nv * lanes + c` (`ox <
+///   ow`, `c` as for the input); `res` (null for none) is read at the same offsets, before the write (it may be
+///   `y` itself).
 #[derive(Clone, Copy, Debug)]
 pub struct NhwcRow<'a> {
     pub rows: &'a [*const f32],
-    pub wrows: &'a [*const f32],
-    pub bias: *const f32,
+    pub w: *const f32,
+    pub w_stride: usize,
+    pub tiles: usize,
+    pub nc_last: usize,
     pub x_stride: usize,
     pub in_w: usize,
     pub kw: usize,
@@ -186,172 +255,359 @@ pub struct NhwcRow<'a> {
     pub y: *mut f32,
     pub res: *const f32,
     pub y_stride: usize,
-    pub nc: usize,
     pub min: f32,
     pub max: f32,
 }
 
-/// One output pixel through the general tap loop; `CHECK` skips taps outside the input row.
+/// Per-tile constants of an NHWC kernel computing `NV` vectors per pixel (`tw` floats between weight taps).
+#[derive(Clone, Copy)]
+struct NhwcTile<S: Simd, const NV: usize> {
+    mask: Lanes<S>,
+    bias: [S::f32s; NV],
+    epi: Epilogue<S>,
+    /// The tile's first tap weights.
+    w: *const f32,
+    /// Channel offset of the tile.
+    c0: usize,
+    tw: usize,
+}
+
+/// The constants of tile `t` (`tw` floats wide), whose last of `NV` vectors holds `nc - (NV - 1) * lanes`
+/// channels.
+///
+/// # Safety
+/// Tile `t` exists ([`NhwcRow`]'s contract).
+#[inline(always)]
+unsafe fn nhwc_tile<S: Simd, const NV: usize, const M: bool>(
+    simd: S,
+    a: &NhwcRow<'_>,
+    epi: Epilogue<S>,
+    t: usize,
+    nc: usize,
+    tw: usize,
+) -> NhwcTile<S, NV> {
+    let lanes = S::F32_LANES;
+    let hi = if M { nc - (NV - 1) * lanes } else { lanes };
+    // SAFETY: the tile's packed weights start with `tw >= NV * lanes` bias floats (contract).
+    unsafe {
+        let wt = a.w.add(t * a.w_stride);
+        let mut bias = [simd.splat_f32s(0.0); NV];
+        for (v, b) in bias.iter_mut().enumerate() {
+            *b = load::<S>(wt.add(v * lanes));
+        }
+        NhwcTile {
+            mask: Lanes { m: MemMask::new(simd.mask_between_m32s(0, hi as u32).mask()), lo: 0, hi },
+            bias,
+            epi,
+            w: wt.add(tw),
+            c0: t * tw,
+            tw,
+        }
+    }
+}
+
+/// One output pixel of one tile through the general tap loop; `CHECK` skips taps outside the input row.
 ///
 /// # Safety
 /// [`NhwcRow`]'s contract; without `CHECK`, `ox` lies in the interior.
 #[inline(always)]
-unsafe fn nhwc_pixel<S: Simd, const M: bool, const CHECK: bool>(
+unsafe fn nhwc_pixel<S: Simd, const NV: usize, const M: bool, const CHECK: bool>(
     simd: S,
     a: &NhwcRow<'_>,
-    mask: Lanes<S>,
-    bias: S::f32s,
-    epi: Epilogue<S>,
+    c: NhwcTile<S, NV>,
     ox: usize,
 ) {
     let lanes = S::F32_LANES;
-    let mut acc = bias;
+    let mut acc = c.bias;
     let ix0 = (ox * a.stride) as isize - a.pad_left as isize;
-    // SAFETY: only taps inside `0..in_w` are read (checked, or guaranteed by the interior); weights hold kw taps.
+    // SAFETY: only taps of present rows inside `0..in_w` are read (checked, or guaranteed by the interior);
+    // weights hold kh * kw taps.
     unsafe {
-        for (&row, &wr) in a.rows.iter().zip(a.wrows) {
+        for (ky, &row) in a.rows.iter().enumerate() {
+            if row.is_null() {
+                continue;
+            }
+            let wr = c.w.add(ky * a.kw * c.tw);
             for kx in 0..a.kw {
                 let ix = ix0 + (kx * a.dilation) as isize;
                 if CHECK && (ix < 0 || ix >= a.in_w as isize) {
                     continue;
                 }
-                let x = ld::<S, M>(simd, mask, row.add(ix as usize * a.x_stride));
-                acc = simd.mul_add_e_f32s(x, load::<S>(wr.add(kx * lanes)), acc);
+                let x = ld_tile::<S, NV, M>(simd, c.mask, row.add(ix as usize * a.x_stride + c.c0));
+                for (v, acc) in acc.iter_mut().enumerate() {
+                    *acc = simd.mul_add_e_f32s(x[v], load::<S>(wr.add(kx * c.tw + v * lanes)), *acc);
+                }
             }
         }
-        epi.finish::<M>(simd, acc, a.y, a.res, ox * a.y_stride, mask);
+        c.epi.finish_tile::<NV, M>(simd, acc, a.y, a.res, ox * a.y_stride + c.c0, c.mask);
     }
 }
 
-/// `R` neighbouring interior outputs of a `K x K`, stride-`ST` kernel: each input vector is loaded once and
-/// used by every output it feeds.
+/// One border output pixel of one tile of a `K x K` kernel: the tap loops are unrolled and padded taps skipped.
+///
+/// # Safety
+/// [`NhwcRow`]'s contract.
+#[inline(always)]
+unsafe fn nhwc_border<S: Simd, const K: usize, const NV: usize, const M: bool>(
+    simd: S,
+    a: &NhwcRow<'_>,
+    rows: &[*const f32; K],
+    c: NhwcTile<S, NV>,
+    ox: usize,
+) {
+    let lanes = S::F32_LANES;
+    let mut acc = c.bias;
+    let ix0 = (ox * a.stride) as isize - a.pad_left as isize;
+    // SAFETY: only taps of present rows inside `0..in_w` are read; weights hold `K * K` taps.
+    unsafe {
+        for (ky, &row) in rows.iter().enumerate() {
+            if row.is_null() {
+                continue;
+            }
+            for kx in 0..K {
+                let ix = ix0 + kx as isize;
+                if ix < 0 || ix >= a.in_w as isize {
+                    continue;
+                }
+                let x = ld_tile::<S, NV, M>(simd, c.mask, row.add(ix as usize * a.x_stride + c.c0));
+                let wr = c.w.add((ky * K + kx) * c.tw);
+                for (v, acc) in acc.iter_mut().enumerate() {
+                    *acc = simd.mul_add_e_f32s(x[v], load::<S>(wr.add(v * lanes)), *acc);
+                }
+            }
+        }
+        c.epi.finish_tile::<NV, M>(simd, acc, a.y, a.res, ox * a.y_stride + c.c0, c.mask);
+    }
+}
+
+/// `R` neighbouring interior outputs of one tile of a `K x K`, stride-`ST` kernel: each input vector is loaded
+/// once and used by every output it feeds; the kernel row's weights are loaded once for all `R` outputs.
 ///
 /// # Safety
 /// [`NhwcRow`]'s contract, with `ox .. ox + R` inside the interior.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn nhwc_segment<S: Simd, const K: usize, const ST: usize, const R: usize, const M: bool>(
+unsafe fn nhwc_segment<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize, const M: bool>(
     simd: S,
     a: &NhwcRow<'_>,
     rows: &[*const f32; K],
-    w: &[[S::f32s; K]; K],
-    mask: Lanes<S>,
-    bias: S::f32s,
-    epi: Epilogue<S>,
+    c: NhwcTile<S, NV>,
     ox: usize,
 ) {
-    let xs = a.x_stride;
-    let mut acc = [bias; R];
-    // SAFETY: interior outputs read pixels `ox * ST - pad_left ..= (ox + R - 1) * ST - pad_left + K - 1`, all
-    // inside the row; outputs `ox .. ox + R` are inside the output row.
+    let (xs, lanes) = (a.x_stride, S::F32_LANES);
+    let mut acc = [c.bias; R];
+    // SAFETY: interior outputs read pixels `ox * ST - pad_left ..= (ox + R - 1) * ST - pad_left + K - 1` of
+    // present rows, all inside the row; outputs `ox .. ox + R` are inside the output row; weight rows hold `K`
+    // taps.
     unsafe {
         let ix0 = ox * ST - a.pad_left;
-        for ky in 0..K {
-            let row = rows[ky].add(ix0 * xs);
+        for (ky, &row) in rows.iter().enumerate() {
+            if row.is_null() {
+                continue;
+            }
+            let mut w = [[c.bias[0]; NV]; K];
+            for (kx, wk) in w.iter_mut().enumerate() {
+                for (v, wv) in wk.iter_mut().enumerate() {
+                    *wv = load::<S>(c.w.add((ky * K + kx) * c.tw + v * lanes));
+                }
+            }
+            let row = row.add(ix0 * xs + c.c0);
             for j in 0..(R - 1) * ST + K {
-                let x = ld::<S, M>(simd, mask, row.add(j * xs));
+                let x = ld_tile::<S, NV, M>(simd, c.mask, row.add(j * xs));
                 for (r, acc) in acc.iter_mut().enumerate() {
                     if j >= r * ST && j - r * ST < K {
-                        *acc = simd.mul_add_e_f32s(x, w[ky][j - r * ST], *acc);
+                        for v in 0..NV {
+                            acc[v] = simd.mul_add_e_f32s(x[v], w[j - r * ST][v], acc[v]);
+                        }
                     }
                 }
             }
         }
         for (r, acc) in acc.into_iter().enumerate() {
-            epi.finish::<M>(simd, acc, a.y, a.res, (ox + r) * a.y_stride, mask);
+            c.epi.finish_tile::<NV, M>(simd, acc, a.y, a.res, (ox + r) * a.y_stride + c.c0, c.mask);
         }
     }
 }
 
+/// How tile `t` runs: 0 = `NV` full vectors, 1 = `NV` vectors with the last masked, 2 = one full vector,
+/// 3 = one masked vector; and its channel count.
 #[inline(always)]
-unsafe fn nhwc_fast_body<S: Simd, const K: usize, const ST: usize, const R: usize, const M: bool>(
+fn tile_kind<S: Simd, const NV: usize>(a: &NhwcRow<'_>, t: usize) -> (u8, usize) {
+    let (l, tw) = (S::F32_LANES, NV * S::F32_LANES);
+    let nc = if t + 1 == a.tiles { a.nc_last } else { tw };
+    let kind = if nc == tw {
+        0
+    } else if nc > (NV - 1) * l {
+        1
+    } else if nc == l {
+        2
+    } else {
+        3
+    };
+    (kind, nc)
+}
+
+/// [`nhwc_pixel`] for tile `t`, whatever its kind.
+///
+/// # Safety
+/// As [`nhwc_pixel`].
+#[inline(always)]
+unsafe fn nhwc_pixel_tile<S: Simd, const NV: usize, const CHECK: bool>(
+    simd: S,
+    a: &NhwcRow<'_>,
+    epi: Epilogue<S>,
+    t: usize,
+    ox: usize,
+) {
+    let tw = NV * S::F32_LANES;
+    let (kind, nc) = tile_kind::<S, NV>(a, t);
+    // SAFETY: forwarded contract.
+    unsafe {
+        match kind {
+            0 => nhwc_pixel::<S, NV, false, CHECK>(simd, a, nhwc_tile::<S, NV, false>(simd, a, epi, t, nc, tw), ox),
+            1 => nhwc_pixel::<S, NV, true, CHECK>(simd, a, nhwc_tile::<S, NV, true>(simd, a, epi, t, nc, tw), ox),
+            2 => nhwc_pixel::<S, 1, false, CHECK>(simd, a, nhwc_tile::<S, 1, false>(simd, a, epi, t, nc, tw), ox),
+            _ => nhwc_pixel::<S, 1, true, CHECK>(simd, a, nhwc_tile::<S, 1, true>(simd, a, epi, t, nc, tw), ox),
+        }
+    }
+}
+
+/// [`nhwc_border`] for tile `t`, whatever its kind.
+///
+/// # Safety
+/// As [`nhwc_border`].
+#[inline(always)]
+unsafe fn nhwc_border_tile<S: Simd, const K: usize, const NV: usize>(
+    simd: S,
+    a: &NhwcRow<'_>,
+    rows: &[*const f32; K],
+    epi: Epilogue<S>,
+    t: usize,
+    ox: usize,
+) {
+    let tw = NV * S::F32_LANES;
+    let (kind, nc) = tile_kind::<S, NV>(a, t);
+    // SAFETY: forwarded contract.
+    unsafe {
+        match kind {
+            0 => nhwc_border::<S, K, NV, false>(simd, a, rows, nhwc_tile::<S, NV, false>(simd, a, epi, t, nc, tw), ox),
+            1 => nhwc_border::<S, K, NV, true>(simd, a, rows, nhwc_tile::<S, NV, true>(simd, a, epi, t, nc, tw), ox),
+            2 => nhwc_border::<S, K, 1, false>(simd, a, rows, nhwc_tile::<S, 1, false>(simd, a, epi, t, nc, tw), ox),
+            _ => nhwc_border::<S, K, 1, true>(simd, a, rows, nhwc_tile::<S, 1, true>(simd, a, epi, t, nc, tw), ox),
+        }
+    }
+}
+
+/// [`nhwc_segment`] for tile `t`, whatever its kind.
+///
+/// # Safety
+/// As [`nhwc_segment`].
+#[inline(always)]
+unsafe fn nhwc_segment_tile<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize>(
+    simd: S,
+    a: &NhwcRow<'_>,
+    rows: &[*const f32; K],
+    epi: Epilogue<S>,
+    t: usize,
+    ox: usize,
+) {
+    let tw = NV * S::F32_LANES;
+    let (kind, nc) = tile_kind::<S, NV>(a, t);
+    // SAFETY: forwarded contract.
+    unsafe {
+        match kind {
+            0 => nhwc_segment::<S, K, ST, R, NV, false>(
+                simd,
+                a,
+                rows,
+                nhwc_tile::<S, NV, false>(simd, a, epi, t, nc, tw),
+                ox,
+            ),
+            1 => nhwc_segment::<S, K, ST, R, NV, true>(
+                simd,
+                a,
+                rows,
+                nhwc_tile::<S, NV, true>(simd, a, epi, t, nc, tw),
+                ox,
+            ),
+            2 => nhwc_segment::<S, K, ST, R, 1, false>(
+                simd,
+                a,
+                rows,
+                nhwc_tile::<S, 1, false>(simd, a, epi, t, nc, tw),
+                ox,
+            ),
+            _ => nhwc_segment::<S, K, ST, R, 1, true>(
+                simd,
+                a,
+                rows,
+                nhwc_tile::<S, 1, true>(simd, a, epi, t, nc, tw),
+                ox,
+            ),
+        }
+    }
+}
+
+/// NHWC `K x K`, stride `ST`, undilated kernel over tiles of `NV` (1 or 2) vectors of channels: for each group
+/// of `R` interior outputs, every tile in turn (so the input pixels stay in L1 across tiles).
+///
+/// # Safety
+/// `a` satisfies [`NhwcRow`]'s contract for `nv == NV` with `kh == kw == K`, `stride == ST`, `dilation == 1`.
+#[inline(always)]
+pub unsafe fn nhwc_fast<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize>(
     simd: S,
     a: &NhwcRow<'_>,
 ) {
-    let lanes = S::F32_LANES;
-    let mask = Lanes::new(simd, 0, a.nc);
+    const { assert!(NV == 1 || NV == 2) };
+    debug_assert!(a.rows.len() == K && a.kw == K && a.stride == ST && a.dilation == 1);
+    debug_assert!(a.tiles >= 1 && a.nc_last >= 1 && a.nc_last <= NV * S::F32_LANES);
     let epi = Epilogue::new(simd, a.min, a.max);
-    // SAFETY: `bias` holds `lanes` floats, `wrows[ky]` `K * lanes` (contract).
+    let mut rows = [core::ptr::null::<f32>(); K];
+    rows.copy_from_slice(&a.rows[..K]);
+    // SAFETY: forwarded contract; segments stay inside the interior.
     unsafe {
-        let bias = load::<S>(a.bias);
-        let mut rows = [core::ptr::null::<f32>(); K];
-        let mut w = [[simd.splat_f32s(0.0); K]; K];
-        for (ky, (row, wr)) in rows.iter_mut().zip(w.iter_mut()).enumerate() {
-            *row = a.rows[ky];
-            for (kx, v) in wr.iter_mut().enumerate() {
-                *v = load::<S>(a.wrows[ky].add(kx * lanes));
+        for ox in (0..a.ox_lo).chain(a.ox_hi.max(a.ox_lo)..a.ow) {
+            for t in 0..a.tiles {
+                nhwc_border_tile::<S, K, NV>(simd, a, &rows, epi, t, ox);
             }
-        }
-        for ox in 0..a.ox_lo {
-            nhwc_pixel::<S, M, true>(simd, a, mask, bias, epi, ox);
         }
         let mut ox = a.ox_lo;
         while ox + R <= a.ox_hi {
-            nhwc_segment::<S, K, ST, R, M>(simd, a, &rows, &w, mask, bias, epi, ox);
+            for t in 0..a.tiles {
+                nhwc_segment_tile::<S, K, ST, R, NV>(simd, a, &rows, epi, t, ox);
+            }
             ox += R;
         }
         while ox < a.ox_hi {
-            nhwc_segment::<S, K, ST, 1, M>(simd, a, &rows, &w, mask, bias, epi, ox);
+            for t in 0..a.tiles {
+                nhwc_segment_tile::<S, K, ST, 1, NV>(simd, a, &rows, epi, t, ox);
+            }
             ox += 1;
         }
-        for ox in a.ox_hi.max(a.ox_lo)..a.ow {
-            nhwc_pixel::<S, M, true>(simd, a, mask, bias, epi, ox);
-        }
     }
 }
 
-/// NHWC `K x K`, stride `ST`, undilated kernel, `R` outputs per interior iteration.
+/// NHWC kernel for any kernel size, stride and dilation: one output pixel at a time, every tile in turn.
 ///
 /// # Safety
-/// `a` satisfies [`NhwcRow`]'s contract with `kh == kw == K`, `stride == ST`, `dilation == 1`.
+/// `a` satisfies [`NhwcRow`]'s contract for `nv == NV`.
 #[inline(always)]
-pub unsafe fn nhwc_fast<S: Simd, const K: usize, const ST: usize, const R: usize>(simd: S, a: &NhwcRow<'_>) {
-    debug_assert!(a.rows.len() == K && a.wrows.len() == K && a.kw == K && a.stride == ST && a.dilation == 1);
-    debug_assert!(a.nc >= 1 && a.nc <= S::F32_LANES);
-    // SAFETY: forwarded contract.
-    unsafe {
-        if a.nc == S::F32_LANES {
-            nhwc_fast_body::<S, K, ST, R, false>(simd, a)
-        } else {
-            nhwc_fast_body::<S, K, ST, R, true>(simd, a)
-        }
-    }
-}
-
-#[inline(always)]
-unsafe fn nhwc_generic_body<S: Simd, const M: bool>(simd: S, a: &NhwcRow<'_>) {
-    let mask = Lanes::new(simd, 0, a.nc);
+pub unsafe fn nhwc_generic<S: Simd, const NV: usize>(simd: S, a: &NhwcRow<'_>) {
+    const { assert!(NV == 1 || NV == 2) };
+    debug_assert!(a.tiles >= 1 && a.nc_last >= 1 && a.nc_last <= NV * S::F32_LANES);
     let epi = Epilogue::new(simd, a.min, a.max);
+    let lo = a.ox_lo.min(a.ow);
+    let hi = a.ox_hi.clamp(lo, a.ow);
     // SAFETY: forwarded contract; interior outputs skip the bounds checks.
     unsafe {
-        let bias = load::<S>(a.bias);
-        let lo = a.ox_lo.min(a.ow);
-        let hi = a.ox_hi.clamp(lo, a.ow);
-        for ox in 0..lo {
-            nhwc_pixel::<S, M, true>(simd, a, mask, bias, epi, ox);
-        }
-        for ox in lo..hi {
-            nhwc_pixel::<S, M, false>(simd, a, mask, bias, epi, ox);
-        }
-        for ox in hi..a.ow {
-            nhwc_pixel::<S, M, true>(simd, a, mask, bias, epi, ox);
-        }
-    }
-}
-
-/// NHWC kernel for any kernel size, stride and dilation: one output pixel at a time, channels in lanes.
-///
-/// # Safety
-/// `a` satisfies [`NhwcRow`]'s contract.
-#[inline(always)]
-pub unsafe fn nhwc_generic<S: Simd>(simd: S, a: &NhwcRow<'_>) {
-    debug_assert!(a.nc >= 1 && a.nc <= S::F32_LANES);
-    // SAFETY: forwarded contract.
-    unsafe {
-        if a.nc == S::F32_LANES {
-            nhwc_generic_body::<S, false>(simd, a)
-        } else {
-            nhwc_generic_body::<S, true>(simd, a)
+        for ox in 0..a.ow {
+            let interior = ox >= lo && ox < hi;
+            for t in 0..a.tiles {
+                if interior {
+                    nhwc_pixel_tile::<S, NV, false>(simd, a, epi, t, ox);
+                } else {
+                    nhwc_pixel_tile::<S, NV, true>(simd, a, epi, t, ox);
+                }
+            }
         }
     }
 }
@@ -360,15 +616,17 @@ pub unsafe fn nhwc_generic<S: Simd>(simd: S, a: &NhwcRow<'_>) {
 // NCHW: pixels of an output row in lanes, a range of output rows of one channel plane per call.
 // ---------------------------------------------------------------------------------------------------------------
 
-/// Output rows `oy0..oy1` of one NCHW channel plane.
+/// Output rows `oy0..oy1` of one NCHW channel plane, read from rows prepared by [`pad_rows`].
 ///
-/// Input rows are stored in `stride_w` phases: element `ix = j * stride_w + p` of input row `iy` is at
-/// `x + (iy - iy0) * x_row + p * x_phase + j` (with `stride_w == 1` this is the plain row, `x_phase` unused).
+/// A prepared row holds `stride_w` phases of `x_phase` floats: element `j` of phase `p` is input column
+/// `ix = j * stride_w + p - pad_left`, or zero where `ix` lies outside `0..in_w`. Output `ox` reads tap `kx` at
+/// phase `(kx * dil_w) % stride_w`, element `ox + (kx * dil_w) / stride_w`.
 ///
 /// Pointer contract (checked by the driver, relied on here):
-/// - every input row `iy` in `0..in_h` that the output rows read is present, readable at the indices of its
-///   `in_w` elements; rows outside `0..in_h` are padding and read from `zero` (which the fast kernels may do;
-///   it holds `stride_w * x_phase` zeros, or `in_w` with `stride_w == 1`).
+/// - `x_phase >= round_up(ow, lanes) + ((kw - 1) * dil_w) / stride_w`.
+/// - the prepared row of every input row `iy` in `0..in_h` that the output rows read is at
+///   `x + (iy - iy0) * x_row` (`x_row >= stride_w * x_phase`); rows outside `0..in_h` are padding: the fast
+///   kernels read `zero` (a prepared row of zeros) for them, the general kernel skips them.
 /// - `w` points at `kh * kw` weights in `(ky, kx)` order.
 /// - output row `oy` is written at `y + oy * ow .. + ow`, `res` (null for none) read at the same offsets before
 ///   the write (it may be `y` itself).
@@ -400,67 +658,48 @@ pub struct NchwPlane {
     pub max: f32,
 }
 
-/// Where tap column `kx` reads in the phase layout: `ox + q` of phase `p`, that phase holding `n` elements.
-#[derive(Clone, Copy, Default)]
-struct Column {
-    /// `p * x_phase + q`: offset from the row pointer for output `ox = 0`.
-    off: isize,
-    /// `q`: index shift within the phase.
-    q: isize,
-    /// Elements in the phase.
-    n: isize,
-}
-
+/// Offset of tap column `kx` in a prepared row, for output 0.
 #[inline(always)]
-fn column(a: &NchwPlane, kx: usize) -> Column {
-    let s = a.stride_w as isize;
-    let t = (kx * a.dil_w) as isize - a.pad_left as isize;
-    let (q, p) = (t.div_euclid(s), t.rem_euclid(s));
-    let n = (a.in_w as isize - p + s - 1).div_euclid(s).max(0);
-    Column { off: if s == 1 { q } else { p * a.x_phase as isize + q }, q, n }
+fn col_off(a: &NchwPlane, kx: usize) -> usize {
+    let t = kx * a.dil_w;
+    (t % a.stride_w) * a.x_phase + t / a.stride_w
 }
 
-/// Lanes of the vector at `ox0` that column `c` may read: lane `l` reads phase index `ox0 + l + q`, valid when
-/// inside `0..n`, and only the first `nl` lanes are outputs.
-#[inline(always)]
-fn lane_mask<S: Simd>(simd: S, c: Column, ox0: usize, nl: usize) -> Lanes<S> {
-    let base = ox0 as isize + c.q;
-    let lo = (-base).clamp(0, nl as isize);
-    let hi = (c.n - base).clamp(lo, nl as isize);
-    Lanes::new(simd, lo as usize, hi as usize)
-}
-
-/// Pointer to input row `iy` (signed, may be padding) of the plane, or the zero row.
+/// Prepared row of input row `iy` (signed, may be padding), or the zero row.
 #[inline(always)]
 fn nchw_row(a: &NchwPlane, iy: isize) -> *const f32 {
     if iy < 0 || iy >= a.in_h as isize { a.zero } else { a.x.wrapping_add((iy as usize - a.iy0) * a.x_row) }
 }
 
-/// One vector of `R` output rows: `rp[i]` is input row `oy * ST + i - pad_top`.
+/// `NV` consecutive vectors of `R` output rows: `rp[i]` is the prepared row of input row
+/// `oy * ST + i - pad_top`.
 ///
 /// # Safety
-/// Unless `EDGE`, every column's reads of this vector lie inside their phase; with `EDGE`, `m[kx]` enables only
-/// lanes that do. Row pointers satisfy [`NchwPlane`]'s contract.
+/// Row pointers satisfy [`NchwPlane`]'s contract and `ox0 + NV * lanes <= round_up(ow, lanes)`.
 #[inline(always)]
-unsafe fn nchw_vector<S: Simd, const K: usize, const ST: usize, const R: usize, const EDGE: bool>(
-    simd: S,
+unsafe fn nchw_vectors<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize>(
     rp: &[*const f32; 16],
-    cols: &[Column; K],
-    m: &[Lanes<S>; K],
+    off: &[usize; K],
     w: &[[S::f32s; K]; K],
-    acc: &mut [S::f32s; R],
+    acc: &mut [[S::f32s; NV]; R],
     ox0: usize,
+    simd: S,
 ) {
-    // SAFETY: reads stay inside valid lanes of present rows (contract); pointers are formed with wrapping
-    // arithmetic since an edge vector's base may precede the row.
+    let lanes = S::F32_LANES;
+    // SAFETY: prepared rows hold `x_phase` floats per phase, beyond every vector read here (contract).
     unsafe {
         for (i, &row) in rp.iter().enumerate().take((R - 1) * ST + K) {
             for kx in 0..K {
-                let p = row.wrapping_offset(cols[kx].off + ox0 as isize);
-                let x = if EDGE { mask_load(simd, m[kx], p) } else { load::<S>(p) };
+                let p = row.add(off[kx] + ox0);
+                let mut x = [w[0][0]; NV];
+                for (v, x) in x.iter_mut().enumerate() {
+                    *x = load::<S>(p.add(v * lanes));
+                }
                 for (r, acc) in acc.iter_mut().enumerate() {
                     if i >= r * ST && i - r * ST < K {
-                        *acc = simd.mul_add_e_f32s(x, w[i - r * ST][kx], *acc);
+                        for v in 0..NV {
+                            acc[v] = simd.mul_add_e_f32s(x[v], w[i - r * ST][kx], acc[v]);
+                        }
                     }
                 }
             }
@@ -468,21 +707,20 @@ unsafe fn nchw_vector<S: Simd, const K: usize, const ST: usize, const R: usize, 
     }
 }
 
-/// `R` output rows starting at `oy`, every vector of the row.
+/// `R` output rows starting at `oy`: `NV` vectors at a time, then single vectors, the last one stored masked
+/// when the row is not a whole number of vectors.
 ///
 /// # Safety
-/// [`NchwPlane`]'s contract with `oy + R <= oy1`; `[ox_lo, ox_hi)` bounds the interior vectors.
+/// [`NchwPlane`]'s contract with `oy + R <= oy1`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn nchw_rows<S: Simd, const K: usize, const ST: usize, const R: usize>(
+unsafe fn nchw_rows<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize>(
     simd: S,
     a: &NchwPlane,
-    cols: &[Column; K],
+    off: &[usize; K],
     w: &[[S::f32s; K]; K],
     bias: S::f32s,
     epi: Epilogue<S>,
-    ox_lo: isize,
-    ox_hi: isize,
     oy: usize,
 ) {
     let lanes = S::F32_LANES;
@@ -492,26 +730,27 @@ unsafe fn nchw_rows<S: Simd, const K: usize, const ST: usize, const R: usize>(
     }
     let full = Lanes::new(simd, 0, lanes);
     let mut ox0 = 0;
-    // SAFETY: interior vectors read inside every phase; edge vectors through lane masks; outputs of rows
-    // `oy .. oy + R`, lanes below `ow`.
+    // SAFETY: vectors start below `ow` (reads within the prepared rows); full stores only below `ow`, the last
+    // partial vector through a lane mask.
     unsafe {
+        while ox0 + NV * lanes <= a.ow {
+            let mut acc = [[bias; NV]; R];
+            nchw_vectors::<S, K, ST, R, NV>(&rp, off, w, &mut acc, ox0, simd);
+            for (r, acc) in acc.into_iter().enumerate() {
+                epi.finish_tile::<NV, false>(simd, acc, a.y, a.res, (oy + r) * a.ow + ox0, full);
+            }
+            ox0 += NV * lanes;
+        }
         while ox0 < a.ow {
-            let mut acc = [bias; R];
-            if ox0 as isize >= ox_lo && (ox0 + lanes) as isize <= ox_hi {
-                nchw_vector::<S, K, ST, R, false>(simd, &rp, cols, &[full; K], w, &mut acc, ox0);
-                for (r, acc) in acc.into_iter().enumerate() {
-                    epi.finish::<false>(simd, acc, a.y, a.res, (oy + r) * a.ow + ox0, full);
-                }
-            } else {
-                let nl = lanes.min(a.ow - ox0);
-                let mut m = [full; K];
-                for kx in 0..K {
-                    m[kx] = lane_mask(simd, cols[kx], ox0, nl);
-                }
-                nchw_vector::<S, K, ST, R, true>(simd, &rp, cols, &m, w, &mut acc, ox0);
-                let store = Lanes::new(simd, 0, nl);
-                for (r, acc) in acc.into_iter().enumerate() {
-                    epi.finish::<true>(simd, acc, a.y, a.res, (oy + r) * a.ow + ox0, store);
+            let mut acc = [[bias; 1]; R];
+            nchw_vectors::<S, K, ST, R, 1>(&rp, off, w, &mut acc, ox0, simd);
+            let nl = lanes.min(a.ow - ox0);
+            for (r, acc) in acc.into_iter().enumerate() {
+                let o = (oy + r) * a.ow + ox0;
+                if nl == lanes {
+                    epi.finish::<false>(simd, acc[0], a.y, a.res, o, full);
+                } else {
+                    epi.finish::<true>(simd, acc[0], a.y, a.res, o, Lanes::new(simd, 0, nl));
                 }
             }
             ox0 += lanes;
@@ -519,16 +758,20 @@ unsafe fn nchw_rows<S: Simd, const K: usize, const ST: usize, const R: usize>(
     }
 }
 
-/// NCHW `K x K`, stride `ST` (both directions), undilated kernel, `R` output rows per iteration. Padding taps
-/// read zeros (the zero row, masked lanes), so the weights must be finite for padded taps to contribute nothing.
+/// NCHW `K x K`, stride `ST` (both directions), undilated kernel, `R` output rows by `NV` vectors per
+/// iteration. Padding taps read the zeros of the prepared rows, so the weights must be finite for padded taps to
+/// contribute nothing.
 ///
 /// # Safety
 /// `a` satisfies [`NchwPlane`]'s contract with `kh == kw == K`, `stride_h == stride_w == ST`, no dilation;
 /// `(R - 1) * ST + K <= 16`.
 #[inline(always)]
-pub unsafe fn nchw_fast<S: Simd, const K: usize, const ST: usize, const R: usize>(simd: S, a: &NchwPlane) {
+pub unsafe fn nchw_fast<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize>(
+    simd: S,
+    a: &NchwPlane,
+) {
     debug_assert!(a.kh == K && a.kw == K && a.stride_h == ST && a.stride_w == ST && a.dil_h == 1 && a.dil_w == 1);
-    const { assert!(R >= 1 && (R - 1) * ST + K <= 16) };
+    const { assert!(R >= 1 && NV >= 1 && (R - 1) * ST + K <= 16) };
     let epi = Epilogue::new(simd, a.min, a.max);
     let bias = simd.splat_f32s(a.bias);
     let mut w = [[bias; K]; K];
@@ -540,30 +783,27 @@ pub unsafe fn nchw_fast<S: Simd, const K: usize, const ST: usize, const R: usize
             }
         }
     }
-    let mut cols = [Column::default(); K];
-    // Vectors whose first output is in [ox_lo, ox_hi - lanes] read inside every phase.
-    let (mut ox_lo, mut ox_hi) = (0isize, a.ow as isize);
-    for (kx, c) in cols.iter_mut().enumerate() {
-        *c = column(a, kx);
-        ox_lo = ox_lo.max(-c.q);
-        ox_hi = ox_hi.min(c.n - c.q);
+    let mut off = [0usize; K];
+    for (kx, o) in off.iter_mut().enumerate() {
+        *o = col_off(a, kx);
     }
     let mut oy = a.oy0;
     // SAFETY: forwarded contract; each call covers rows below `oy1`.
     unsafe {
         while oy + R <= a.oy1 {
-            nchw_rows::<S, K, ST, R>(simd, a, &cols, &w, bias, epi, ox_lo, ox_hi, oy);
+            nchw_rows::<S, K, ST, R, NV>(simd, a, &off, &w, bias, epi, oy);
             oy += R;
         }
         while oy < a.oy1 {
-            nchw_rows::<S, K, ST, 1>(simd, a, &cols, &w, bias, epi, ox_lo, ox_hi, oy);
+            nchw_rows::<S, K, ST, 1, NV>(simd, a, &off, &w, bias, epi, oy);
             oy += 1;
         }
     }
 }
 
-/// NCHW kernel for any kernel size, stride and dilation, one output row at a time. Padded taps are skipped
-/// exactly (masked lanes keep their accumulator), so non-finite weights on padding taps change nothing.
+/// NCHW kernel for any kernel size, stride and dilation, one output row and vector at a time. Padded taps are
+/// skipped exactly (padded rows are not read, masked lanes keep their accumulator), so non-finite weights on
+/// padding taps change nothing.
 ///
 /// # Safety
 /// `a` satisfies [`NchwPlane`]'s contract.
@@ -573,21 +813,19 @@ pub unsafe fn nchw_generic<S: Simd>(simd: S, a: &NchwPlane) {
     let epi = Epilogue::new(simd, a.min, a.max);
     let bias = simd.splat_f32s(a.bias);
     let full = Lanes::new(simd, 0, lanes);
-    let (mut ox_lo, mut ox_hi) = (0isize, a.ow as isize);
-    for kx in 0..a.kw {
-        let c = column(a, kx);
-        ox_lo = ox_lo.max(-c.q);
-        ox_hi = ox_hi.min(c.n - c.q);
-    }
-    // SAFETY: rows outside `0..in_h` are skipped, present rows are read at valid phase indices only (interior
-    // vectors by construction, edge vectors through lane masks); outputs below `ow` of rows `oy0..oy1`.
+    // Outputs in [ox_lo, ox_hi) have every tap column inside the image.
+    let span = (a.kw - 1) * a.dil_w;
+    let ox_lo = a.pad_left.div_ceil(a.stride_w);
+    let ox_hi = if a.in_w + a.pad_left > span { (a.in_w - 1 + a.pad_left - span) / a.stride_w + 1 } else { 0 };
+    // SAFETY: padded rows are skipped, prepared rows are read below `round_up(ow, lanes)` plus the tap shift
+    // (contract); outputs below `ow` of rows `oy0..oy1`.
     unsafe {
         for oy in a.oy0..a.oy1 {
             let mut ox0 = 0;
             while ox0 < a.ow {
-                let mut acc = bias;
-                let interior = ox0 as isize >= ox_lo && (ox0 + lanes) as isize <= ox_hi;
                 let nl = lanes.min(a.ow - ox0);
+                let interior = ox0 >= ox_lo && ox0 + lanes <= ox_hi;
+                let mut acc = bias;
                 for ky in 0..a.kh {
                     let iy = (oy * a.stride_h + ky * a.dil_h) as isize - a.pad_top as isize;
                     if iy < 0 || iy >= a.in_h as isize {
@@ -595,20 +833,22 @@ pub unsafe fn nchw_generic<S: Simd>(simd: S, a: &NchwPlane) {
                     }
                     let row = nchw_row(a, iy);
                     for kx in 0..a.kw {
-                        let c = column(a, kx);
                         let wv = simd.splat_f32s(*a.w.add(ky * a.kw + kx));
-                        let p = row.wrapping_offset(c.off + ox0 as isize);
-                        if interior {
-                            acc = simd.mul_add_e_f32s(load::<S>(p), wv, acc);
+                        let f = simd.mul_add_e_f32s(load::<S>(row.add(col_off(a, kx) + ox0)), wv, acc);
+                        acc = if interior {
+                            f
                         } else {
-                            let m = lane_mask(simd, c, ox0, nl);
-                            let f = simd.mul_add_e_f32s(mask_load(simd, m, p), wv, acc);
-                            acc = simd.select_f32s(m.m.mask(), f, acc);
-                        }
+                            // Lanes whose tap lies in the image: 0 <= (ox0 + l) * stride + kx * dil - pad < in_w.
+                            let t = (kx * a.dil_w) as isize - a.pad_left as isize;
+                            let base = ox0 as isize * a.stride_w as isize + t;
+                            let lo = ((-base).max(0) as usize).div_ceil(a.stride_w).min(nl);
+                            let hi = ((a.in_w as isize - base).max(0) as usize).div_ceil(a.stride_w).clamp(lo, nl);
+                            simd.select_f32s(Lanes::new(simd, lo, hi).m.mask(), f, acc)
+                        };
                     }
                 }
                 let off = oy * a.ow + ox0;
-                if interior {
+                if nl == lanes {
                     epi.finish::<false>(simd, acc, a.y, a.res, off, full);
                 } else {
                     epi.finish::<true>(simd, acc, a.y, a.res, off, Lanes::new(simd, 0, nl));
@@ -619,48 +859,80 @@ pub unsafe fn nchw_generic<S: Simd>(simd: S, a: &NchwPlane) {
     }
 }
 
-/// Splits input rows into `stride` phases for the NCHW kernels.
+/// Prepares NCHW input rows for the kernels: the split into stride phases, shifted by the left padding.
 ///
-/// Pointer contract: `src` holds `rows` rows of `in_w` floats, `in_w` apart; phase `p` of row `i` is written at
-/// `dst + (i * stride + p) * x_phase`, `ceil((in_w - p) / stride)` floats, with `x_phase >= ceil(in_w / stride)`.
+/// Pointer contract: `src` holds `rows` rows of `in_w` floats, `in_w` apart; prepared row `i` is at
+/// `dst + i * stride * x_phase`, phase `p` element `j` (`j < x_phase`) receives input column
+/// `j * stride + p - pad_left` where that lies inside `0..in_w`. Elements outside that range are not written:
+/// the caller zeroes them once (they sit at the same places for every row and plane of a layer).
 #[derive(Clone, Copy, Debug)]
-pub struct SplitRows {
+pub struct PadRows {
     pub src: *const f32,
     pub rows: usize,
     pub in_w: usize,
     pub stride: usize,
+    pub pad_left: usize,
     pub dst: *mut f32,
     pub x_phase: usize,
 }
 
-/// Phase split (plain loops the compiler vectorises with this backend's instruction set).
+/// Row preparation: vector copies for stride 1, a pairwise split the compiler vectorises for stride 2.
 ///
 /// # Safety
-/// `a` satisfies [`SplitRows`]'s contract.
+/// `a` satisfies [`PadRows`]'s contract.
 #[inline(always)]
-pub unsafe fn split_rows<S: Simd>(_simd: S, a: &SplitRows) {
-    let s = a.stride;
-    // SAFETY: every read is below `in_w` in a source row, every write inside its phase (contract).
+pub unsafe fn pad_rows<S: Simd>(simd: S, a: &PadRows) {
+    let (s, pl, xp, w) = (a.stride, a.pad_left, a.x_phase, a.in_w);
+    let lanes = S::F32_LANES;
+    // Valid elements of phase `p`: `j0 <= j < j1`.
+    let range = |p: usize| {
+        let j0 = pl.saturating_sub(p).div_ceil(s).min(xp);
+        let j1 = (w + pl).saturating_sub(p).div_ceil(s).clamp(j0, xp);
+        (j0, j1)
+    };
+    // SAFETY: every read is below `in_w` in a source row, every write inside the valid range of its phase
+    // (contract).
     unsafe {
         for i in 0..a.rows {
-            let src = core::slice::from_raw_parts(a.src.add(i * a.in_w), a.in_w);
-            if s == 2 {
-                let (ev, od) = (a.dst.add(2 * i * a.x_phase), a.dst.add((2 * i + 1) * a.x_phase));
-                let pairs = a.in_w / 2;
-                let ev_s = core::slice::from_raw_parts_mut(ev, pairs);
-                let od_s = core::slice::from_raw_parts_mut(od, pairs);
-                for ((e, o), pr) in ev_s.iter_mut().zip(od_s.iter_mut()).zip(src.chunks_exact(2)) {
-                    *e = pr[0];
-                    *o = pr[1];
+            let src = a.src.add(i * w);
+            let dst = a.dst.add(i * s * xp);
+            if s == 1 {
+                let (j0, j1) = range(0);
+                let (d, sp, n) = (dst.add(j0), src.add(j0 - pl), j1 - j0);
+                let mut k = 0;
+                while k + lanes <= n {
+                    store::<S>(d.add(k), load::<S>(sp.add(k)));
+                    k += lanes;
                 }
-                if a.in_w % 2 == 1 {
-                    *ev.add(pairs) = src[a.in_w - 1];
+                if k < n {
+                    let m = Lanes::new(simd, 0, n - k);
+                    mask_store(simd, m, d.add(k), mask_load(simd, m, sp.add(k)));
+                }
+            } else if s == 2 {
+                let src = core::slice::from_raw_parts(src, w);
+                let ev = core::slice::from_raw_parts_mut(dst, xp);
+                let od = core::slice::from_raw_parts_mut(dst.add(xp), xp);
+                let ((e0, e1), (o0, o1)) = (range(0), range(1));
+                // Pairs (even, odd) at `j` read source columns `2j - pl` and `2j + 1 - pl`: one contiguous run.
+                let (m0, m1) = (e0.max(o0), e1.min(o1).max(e0.max(o0)));
+                for j in (e0..m0).chain(m1..e1) {
+                    ev[j] = src[2 * j - pl];
+                }
+                for j in (o0..m0).chain(m1..o1) {
+                    od[j] = src[2 * j + 1 - pl];
+                }
+                if m1 > m0 {
+                    let pairs = src[2 * m0 - pl..2 * m1 - pl].chunks_exact(2);
+                    for ((e, o), pr) in ev[m0..m1].iter_mut().zip(od[m0..m1].iter_mut()).zip(pairs) {
+                        *e = pr[0];
+                        *o = pr[1];
+                    }
                 }
             } else {
                 for p in 0..s {
-                    let d = a.dst.add((i * s + p) * a.x_phase);
-                    for (j, &v) in src.iter().skip(p).step_by(s).enumerate() {
-                        *d.add(j) = v;
+                    let (j0, j1) = range(p);
+                    for j in j0..j1 {
+                        *dst.add(p * xp + j) = *src.add(j * s + p - pl);
                     }
                 }
             }
@@ -675,9 +947,12 @@ pub unsafe fn split_rows<S: Simd>(_simd: S, a: &SplitRows) {
 /// backend `$simd`, not the `S` that `vectorize` passes (a stand-in such as `V3_512b` vectorizes through its
 /// host ISA, which would hand over the 8-lane `V3`).
 macro_rules! dw_entry_points {
-    ($simd:ty, $token:expr, $isa:expr, $lanes:literal, $suffix:literal) => {
+    ($simd:ty, $token:expr, $isa:expr, $lanes:literal, $tile:literal, $suffix:literal) => {
         use $crate::ukernel::dwconv::generic as g;
         use $crate::ukernel::dwconv::{DwEntry, DwKernel, DwShape};
+
+        /// Vectors of channels per NHWC tile.
+        const NV: usize = 2;
 
         struct NhwcFast<'a, 'b, const K: usize, const ST: usize, const R: usize>(&'a g::NhwcRow<'b>, $simd);
         impl<const K: usize, const ST: usize, const R: usize> pulp::WithSimd for NhwcFast<'_, '_, K, ST, R> {
@@ -685,7 +960,7 @@ macro_rules! dw_entry_points {
             #[inline(always)]
             fn with_simd<S: pulp::Simd>(self, _host: S) {
                 // SAFETY: the entry point's caller upholds the NhwcRow contract for this shape.
-                unsafe { g::nhwc_fast::<$simd, K, ST, R>(self.1, self.0) }
+                unsafe { g::nhwc_fast::<$simd, K, ST, R, NV>(self.1, self.0) }
             }
         }
         struct NhwcGeneric<'a, 'b>(&'a g::NhwcRow<'b>, $simd);
@@ -694,16 +969,18 @@ macro_rules! dw_entry_points {
             #[inline(always)]
             fn with_simd<S: pulp::Simd>(self, _host: S) {
                 // SAFETY: the entry point's caller upholds the NhwcRow contract.
-                unsafe { g::nhwc_generic::<$simd>(self.1, self.0) }
+                unsafe { g::nhwc_generic::<$simd, NV>(self.1, self.0) }
             }
         }
-        struct NchwFast<'a, const K: usize, const ST: usize, const R: usize>(&'a g::NchwPlane, $simd);
-        impl<const K: usize, const ST: usize, const R: usize> pulp::WithSimd for NchwFast<'_, K, ST, R> {
+        struct NchwFast<'a, const K: usize, const ST: usize, const R: usize, const V: usize>(&'a g::NchwPlane, $simd);
+        impl<const K: usize, const ST: usize, const R: usize, const V: usize> pulp::WithSimd
+            for NchwFast<'_, K, ST, R, V>
+        {
             type Output = ();
             #[inline(always)]
             fn with_simd<S: pulp::Simd>(self, _host: S) {
                 // SAFETY: the entry point's caller upholds the NchwPlane contract for this shape.
-                unsafe { g::nchw_fast::<$simd, K, ST, R>(self.1, self.0) }
+                unsafe { g::nchw_fast::<$simd, K, ST, R, V>(self.1, self.0) }
             }
         }
         struct NchwGeneric<'a>(&'a g::NchwPlane, $simd);
@@ -715,13 +992,13 @@ macro_rules! dw_entry_points {
                 unsafe { g::nchw_generic::<$simd>(self.1, self.0) }
             }
         }
-        struct Split<'a>(&'a g::SplitRows, $simd);
-        impl pulp::WithSimd for Split<'_> {
+        struct Pad<'a>(&'a g::PadRows, $simd);
+        impl pulp::WithSimd for Pad<'_> {
             type Output = ();
             #[inline(always)]
             fn with_simd<S: pulp::Simd>(self, _host: S) {
-                // SAFETY: the entry point's caller upholds the SplitRows contract.
-                unsafe { g::split_rows::<$simd>(self.1, self.0) }
+                // SAFETY: the entry point's caller upholds the PadRows contract.
+                unsafe { g::pad_rows::<$simd>(self.1, self.0) }
             }
         }
 
@@ -747,9 +1024,9 @@ macro_rules! dw_entry_points {
         }
         /// # Safety
         /// [`g::NchwPlane`]'s contract for a `K x K` stride-`ST` undilated kernel.
-        unsafe fn nchw_fast<const K: usize, const ST: usize, const R: usize>(a: &g::NchwPlane) {
+        unsafe fn nchw_fast<const K: usize, const ST: usize, const R: usize, const V: usize>(a: &g::NchwPlane) {
             let simd = token();
-            pulp::Simd::vectorize(simd, NchwFast::<K, ST, R>(a, simd))
+            pulp::Simd::vectorize(simd, NchwFast::<K, ST, R, V>(a, simd))
         }
         /// # Safety
         /// [`g::NchwPlane`]'s contract.
@@ -758,27 +1035,27 @@ macro_rules! dw_entry_points {
             pulp::Simd::vectorize(simd, NchwGeneric(a, simd))
         }
         /// # Safety
-        /// [`g::SplitRows`]'s contract.
-        unsafe fn split(a: &g::SplitRows) {
+        /// [`g::PadRows`]'s contract.
+        unsafe fn pad(a: &g::PadRows) {
             let simd = token();
-            pulp::Simd::vectorize(simd, Split(a, simd))
+            pulp::Simd::vectorize(simd, Pad(a, simd))
         }
 
         const fn k(name: &'static str, shape: DwShape, entry: DwEntry) -> DwKernel {
-            DwKernel { name, isa: $isa, lanes: $lanes, shape, entry, split }
+            DwKernel { name, isa: $isa, lanes: $lanes, nv: NV, shape, entry, pad }
         }
 
         /// This ISA's depthwise kernels: NHWC then NCHW, specialised shapes then the general one.
         pub static KERNELS: [DwKernel; 10] = [
-            k(concat!("f32_dwconv_3x3s1_", $lanes, "c__", $suffix), DwShape::K3S1, DwEntry::Nhwc(nhwc_fast::<3, 1, 4>)),
-            k(concat!("f32_dwconv_3x3s2_", $lanes, "c__", $suffix), DwShape::K3S2, DwEntry::Nhwc(nhwc_fast::<3, 2, 4>)),
-            k(concat!("f32_dwconv_5x5s1_", $lanes, "c__", $suffix), DwShape::K5S1, DwEntry::Nhwc(nhwc_fast::<5, 1, 4>)),
-            k(concat!("f32_dwconv_5x5s2_", $lanes, "c__", $suffix), DwShape::K5S2, DwEntry::Nhwc(nhwc_fast::<5, 2, 2>)),
-            k(concat!("f32_dwconv_generic_", $lanes, "c__", $suffix), DwShape::Generic, DwEntry::Nhwc(nhwc_generic)),
-            k(concat!("f32_dwconv2d_chw_3x3s1__", $suffix), DwShape::K3S1, DwEntry::Nchw(nchw_fast::<3, 1, 4>)),
-            k(concat!("f32_dwconv2d_chw_3x3s2__", $suffix), DwShape::K3S2, DwEntry::Nchw(nchw_fast::<3, 2, 4>)),
-            k(concat!("f32_dwconv2d_chw_5x5s1__", $suffix), DwShape::K5S1, DwEntry::Nchw(nchw_fast::<5, 1, 4>)),
-            k(concat!("f32_dwconv2d_chw_5x5s2__", $suffix), DwShape::K5S2, DwEntry::Nchw(nchw_fast::<5, 2, 2>)),
+            k(concat!("f32_dwconv_3x3s1_", $tile, "c__", $suffix), DwShape::K3S1, DwEntry::Nhwc(nhwc_fast::<3, 1, 4>)),
+            k(concat!("f32_dwconv_3x3s2_", $tile, "c__", $suffix), DwShape::K3S2, DwEntry::Nhwc(nhwc_fast::<3, 2, 4>)),
+            k(concat!("f32_dwconv_5x5s1_", $tile, "c__", $suffix), DwShape::K5S1, DwEntry::Nhwc(nhwc_fast::<5, 1, 4>)),
+            k(concat!("f32_dwconv_5x5s2_", $tile, "c__", $suffix), DwShape::K5S2, DwEntry::Nhwc(nhwc_fast::<5, 2, 2>)),
+            k(concat!("f32_dwconv_generic_", $tile, "c__", $suffix), DwShape::Generic, DwEntry::Nhwc(nhwc_generic)),
+            k(concat!("f32_dwconv2d_chw_3x3s1__", $suffix), DwShape::K3S1, DwEntry::Nchw(nchw_fast::<3, 1, 4, 2>)),
+            k(concat!("f32_dwconv2d_chw_3x3s2__", $suffix), DwShape::K3S2, DwEntry::Nchw(nchw_fast::<3, 2, 4, 2>)),
+            k(concat!("f32_dwconv2d_chw_5x5s1__", $suffix), DwShape::K5S1, DwEntry::Nchw(nchw_fast::<5, 1, 4, 2>)),
+            k(concat!("f32_dwconv2d_chw_5x5s2__", $suffix), DwShape::K5S2, DwEntry::Nchw(nchw_fast::<5, 2, 2, 2>)),
             k(concat!("f32_dwconv2d_chw_generic__", $suffix), DwShape::Generic, DwEntry::Nchw(nchw_generic)),
         ];
     };

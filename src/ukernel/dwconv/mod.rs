@@ -15,7 +15,7 @@ pub mod generic;
 pub mod neon;
 pub mod scalar;
 
-pub use generic::{NchwPlane, NhwcRow, SplitRows};
+pub use generic::{NchwPlane, NhwcRow, PadRows};
 
 use crate::isa::Isa;
 use crate::params::Layout;
@@ -24,8 +24,8 @@ use crate::params::Layout;
 pub type NhwcFn = unsafe fn(&NhwcRow<'_>);
 /// NCHW entry point: a range of output rows of one channel plane.
 pub type NchwFn = unsafe fn(&NchwPlane);
-/// Splits input rows into stride phases for the NCHW kernels.
-pub type SplitFn = unsafe fn(&SplitRows);
+/// Prepares NCHW input rows (zero padding, stride phases) for the NCHW kernels.
+pub type PadFn = unsafe fn(&PadRows);
 
 /// The kernel shapes with specialised kernels; everything else is `Generic`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -65,15 +65,17 @@ pub enum DwEntry {
 /// One depthwise micro-kernel.
 #[derive(Clone, Copy, Debug)]
 pub struct DwKernel {
-    /// Display name in XNNPACK style, e.g. `f32_dwconv_3x3s1_8c__avx2`, `f32_dwconv2d_chw_3x3s1__avx2`.
+    /// Display name in XNNPACK style, e.g. `f32_dwconv_3x3s1_16c__avx2`, `f32_dwconv2d_chw_3x3s1__avx2`.
     pub name: &'static str,
     pub isa: Isa,
-    /// SIMD lanes: channels per tile (NHWC) or output pixels per vector (NCHW).
+    /// SIMD lanes: channels per vector (NHWC) or output pixels per vector (NCHW).
     pub lanes: usize,
+    /// NHWC: vectors of channels per tile (`nv * lanes` channels, the packing width).
+    pub nv: usize,
     pub shape: DwShape,
     pub entry: DwEntry,
-    /// The same ISA's phase split, used by the NCHW driver for strides above 1.
-    pub split: SplitFn,
+    /// The same ISA's NCHW row preparation.
+    pub pad: PadFn,
 }
 
 impl DwKernel {
