@@ -35,7 +35,10 @@ pub(crate) const SERIAL_FLOPS: u64 = 3_000_000;
 /// Resolves the caller's thread count: 0 = all cores of rayon's global pool; at most the core count.
 pub(crate) fn resolve_threads(threads: usize, flops: u64) -> usize {
     // More threads than cores never helps, and each distinct count keeps a pool alive: cap at the core count.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).max(rayon::current_num_threads());
+    // `available_parallelism` reads cgroup files on every call (syscalls costing as much as a small layer): once.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = (*CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())))
+        .max(rayon::current_num_threads());
     let t = if threads == 0 { rayon::current_num_threads() } else { threads.min(cores) };
     if flops < SERIAL_FLOPS { 1 } else { t.max(1) }
 }
