@@ -1,5 +1,5 @@
 //! Depthwise timing probe: GFLOP/s and GB/s of compulsory traffic for the depthwise rows of the benchmark table,
-//! NHWC and NCHW. `cargo run --release --example dw_probe -- [threads] [batches] [filter]`.
+//! NHWC and NCHW. `cargo run --release --example dw_probe -- [threads] [batches] [filter] [nhwc|nchw]`.
 use simdconv::*;
 use std::time::Instant;
 
@@ -43,6 +43,8 @@ fn main() {
     let threads: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
     let batches: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(9);
     let filter = args.get(3).cloned().unwrap_or_default();
+    // Optional 4th argument `nhwc` or `nchw`: time only that layout (the other column shows 0).
+    let only = args.get(4).cloned().unwrap_or_default();
     println!("GFLOP/s: median (best) of {batches} batches; GB/s and x XNNPACK from the median; {threads} thread(s)");
     println!(
         "{:18} {:>6} | {:>13} {:>6} {:>6} | {:>13} {:>6} {:>6} | {:>7} | kernels",
@@ -56,6 +58,11 @@ fn main() {
         let mut kernels = Vec::new();
         let mut mflop = 0.0;
         for (layout, wl) in [(Layout::Nhwc, WeightLayout::Ohwi), (Layout::Nchw, WeightLayout::Oihw)] {
+            if (only == "nhwc" && layout == Layout::Nchw) || (only == "nchw" && layout == Layout::Nhwc) {
+                out.push((0.0, 0.0, 0.0, 0.0));
+                kernels.push("-");
+                continue;
+            }
             let p = Conv2dParams::new(hw, hw, c, c, k, k)
                 .groups(c)
                 .stride(st, st)

@@ -305,8 +305,9 @@ fn thread_count_does_not_change_results() {
     }
 }
 
-/// NaN and infinities in the input propagate; a non-finite weight affects only outputs whose receptive field
-/// covers it inside the image (padded taps contribute nothing, as in the reference).
+/// NaN and infinities in the input reach exactly the outputs whose receptive field holds them (the depthwise
+/// kernels); a non-finite weight makes its whole channel NaN (padding is an explicit zero input, `0 * NaN`), which
+/// plans with such weights get from the GEMM path.
 #[test]
 fn non_finite_values() {
     for isa in isas() {
@@ -319,18 +320,24 @@ fn non_finite_values() {
                 x[7] = f32::NAN;
                 x[20] = f32::INFINITY;
                 x[31] = f32::NEG_INFINITY;
-                let mut w = data(s.weight_len, 4);
-                w[0] = f32::NAN;
-                w[s.weight_len - 1] = f32::INFINITY;
                 let b = data(p.c_out, 5);
-                let conv = Conv2d::with_options(p, &w, Some(&b), PlanOptions { isa: Some(isa) }).unwrap();
-                let mut y = vec![0.0; s.output_len];
-                conv.run_with(&x, &mut y, 1, None).unwrap();
-                let want = reference::conv2d_f64(&p, &x, &w, Some(&b), None).unwrap();
-                reference::compare(&p, &y, &want)
-                    .unwrap_or_else(|e| panic!("{isa} {} {p:?}: {e}", conv.kernel_choice().kernel));
-                assert!(y.iter().any(|v| v.is_nan()), "NaN propagates");
-                assert!(y.iter().any(|v| !v.is_nan()), "padded NaN taps are skipped");
+                for bad_weights in [false, true] {
+                    let mut w = data(s.weight_len, 4);
+                    if bad_weights {
+                        w[0] = f32::NAN;
+                        w[s.weight_len - 1] = f32::INFINITY;
+                    }
+                    let conv = Conv2d::with_options(p, &w, Some(&b), PlanOptions { isa: Some(isa) }).unwrap();
+                    let depthwise = conv.kernel_choice().algorithm.starts_with("depthwise");
+                    assert_eq!(depthwise, !bad_weights, "{p:?}: {:?}", conv.kernel_choice());
+                    let mut y = vec![0.0; s.output_len];
+                    conv.run_with(&x, &mut y, 1, None).unwrap();
+                    let want = reference::conv2d_f64(&p, &x, &w, Some(&b), None).unwrap();
+                    reference::compare(&p, &y, &want)
+                        .unwrap_or_else(|e| panic!("{isa} {} {p:?}: {e}", conv.kernel_choice().kernel));
+                    assert!(y.iter().any(|v| v.is_nan()), "NaN propagates");
+                    assert!(y.iter().any(|v| !v.is_nan()), "only the affected outputs are NaN");
+                }
             }
         }
     }

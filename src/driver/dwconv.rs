@@ -31,8 +31,9 @@ impl Depthwise {
             p.dilation_height,
             p.dilation_width,
         );
-        // The NCHW fast kernels let padding taps read zeros (0 * w == 0 needs a finite w); the general kernel skips
-        // them exactly. (NHWC kernels always skip them.)
+        // The plan sends non-finite weights to the GEMM path (padding is an explicit zero input and `0 * NaN` is
+        // NaN); the NCHW fast kernels multiply the zeros of their padded rows, the NHWC kernels skip padded taps, which
+        // is the same for finite weights. Keep the general NCHW kernel for anything else that reaches here.
         let shape =
             if p.layout == Layout::Nchw && !weights.iter().all(|w| w.is_finite()) { DwShape::Generic } else { shape };
         let kernel = dwconv::find(isa, p.layout, shape)
@@ -168,6 +169,8 @@ impl DwNhwc {
             let o0 = t0 * l;
             let nc = (p.c_out - o0).min(nt * l);
             let mut rows = vec![core::ptr::null::<f32>(); kh];
+            let mut grows = rows.clone();
+            let group = (NHWC_GROUP_CHANNELS / l).max(1);
             // Channel multiplier > 1: lane `c` reads input channel (o0 + c) / mult, gathered into our own rows of
             // `nt * l` floats per pixel.
             let xw = nt * l;
@@ -196,38 +199,52 @@ impl DwNhwc {
                         }
                     };
                 }
-                let off = (n * oh + oy) * ow * p.c_out + o0;
-                let a = NhwcRow {
-                    rows: &rows,
-                    w: self.packed.as_slice()[t0 * self.tile_stride..].as_ptr(),
-                    w_stride: self.tile_stride,
-                    tiles: nt,
-                    nc_last: nc - (nt - 1) * l,
-                    x_stride: if mult == 1 { p.c_in } else { xw },
-                    in_w: p.in_width,
-                    kw: p.kernel_width,
-                    stride: p.stride_width,
-                    dilation: p.dilation_width,
-                    pad_left: p.pad_left,
-                    ow,
-                    ox_lo: self.ox_lo,
-                    ox_hi: self.ox_hi,
-                    // SAFETY: pixel 0 of output row (n, oy), channel o0, is inside the output.
-                    y: unsafe { yp.get().add(off) },
-                    res: if rp.get().is_null() { core::ptr::null() } else { unsafe { rp.get().add(off) } },
-                    y_stride: p.c_out,
-                    min: p.output_min,
-                    max: p.output_max,
-                };
-                // SAFETY: present rows hold `in_w` pixels of `x_stride` floats with channels o0..o0 + nc readable
-                // (input rows or our expanded rows); the packed tiles t0..t0 + nt exist; this task alone writes
-                // outputs (n, oy, 0..ow, o0..o0 + nc).
-                unsafe { (self.f)(&a) };
+                // Channel groups of a few tiles: a group's input pixels, weights and outputs stay in L1 while it
+                // walks the row.
+                let mut g0 = 0;
+                while g0 < nt {
+                    let gn = group.min(nt - g0);
+                    for (gr, r) in grows.iter_mut().zip(&rows) {
+                        // SAFETY: channel g0 * l of the tile range lies inside a present row's pixel.
+                        *gr = if r.is_null() { *r } else { unsafe { r.add(g0 * l) } };
+                    }
+                    let off = (n * oh + oy) * ow * p.c_out + o0 + g0 * l;
+                    let a = NhwcRow {
+                        rows: &grows,
+                        w: self.packed.as_slice()[(t0 + g0) * self.tile_stride..].as_ptr(),
+                        w_stride: self.tile_stride,
+                        tiles: gn,
+                        nc_last: (nc - g0 * l).min(gn * l) - (gn - 1) * l,
+                        x_stride: if mult == 1 { p.c_in } else { xw },
+                        in_w: p.in_width,
+                        kw: p.kernel_width,
+                        stride: p.stride_width,
+                        dilation: p.dilation_width,
+                        pad_left: p.pad_left,
+                        ow,
+                        ox_lo: self.ox_lo,
+                        ox_hi: self.ox_hi,
+                        // SAFETY: pixel 0 of output row (n, oy), channel o0 + g0 * l, is inside the output.
+                        y: unsafe { yp.get().add(off) },
+                        res: if rp.get().is_null() { core::ptr::null() } else { unsafe { rp.get().add(off) } },
+                        y_stride: p.c_out,
+                        min: p.output_min,
+                        max: p.output_max,
+                    };
+                    // SAFETY: present rows hold `in_w` pixels of `x_stride` floats with this group's channels
+                    // readable (input rows or our expanded rows); the packed tiles exist; this task alone writes
+                    // outputs (n, oy, 0..ow) of these channels.
+                    unsafe { (self.f)(&a) };
+                    g0 += gn;
+                }
             }
             Ok(())
         })
     }
 }
+
+/// Channels per NHWC kernel call (whole tiles): the group's input, weights and outputs stay in L1.
+const NHWC_GROUP_CHANNELS: usize = 128;
 
 /// Output rows per NCHW block: the block's prepared input rows stay in L1.
 const NCHW_BLOCK_ROWS: usize = 8;

@@ -876,12 +876,15 @@ pub struct PadRows {
     pub x_phase: usize,
 }
 
-/// Row preparation: vector copies for stride 1, a pairwise split the compiler vectorises for stride 2.
+/// An ISA's stride-2 split: `n` pairs at `src` to `n` evens at `ev` and `n` odds at `od`.
+pub type Split2Fn = unsafe fn(src: *const f32, ev: *mut f32, od: *mut f32, n: usize);
+
+/// Row preparation: vector copies for stride 1, the ISA's pair split (`split2`, or a plain loop) for stride 2.
 ///
 /// # Safety
 /// `a` satisfies [`PadRows`]'s contract.
 #[inline(always)]
-pub unsafe fn pad_rows<S: Simd>(simd: S, a: &PadRows) {
+pub unsafe fn pad_rows<S: Simd>(simd: S, a: &PadRows, split2: Option<Split2Fn>) {
     let (s, pl, xp, w) = (a.stride, a.pad_left, a.x_phase, a.in_w);
     let lanes = S::F32_LANES;
     // Valid elements of phase `p`: `j0 <= j < j1`.
@@ -921,7 +924,11 @@ pub unsafe fn pad_rows<S: Simd>(simd: S, a: &PadRows) {
                 for j in (o0..m0).chain(m1..o1) {
                     od[j] = src[2 * j + 1 - pl];
                 }
-                if m1 > m0 {
+                if m1 > m0
+                    && let Some(f) = split2
+                {
+                    f(src[2 * m0 - pl..].as_ptr(), ev[m0..].as_mut_ptr(), od[m0..].as_mut_ptr(), m1 - m0);
+                } else if m1 > m0 {
                     let pairs = src[2 * m0 - pl..2 * m1 - pl].chunks_exact(2);
                     for ((e, o), pr) in ev[m0..m1].iter_mut().zip(od[m0..m1].iter_mut()).zip(pairs) {
                         *e = pr[0];
@@ -947,7 +954,7 @@ pub unsafe fn pad_rows<S: Simd>(simd: S, a: &PadRows) {
 /// backend `$simd`, not the `S` that `vectorize` passes (a stand-in such as `V3_512b` vectorizes through its
 /// host ISA, which would hand over the 8-lane `V3`).
 macro_rules! dw_entry_points {
-    ($simd:ty, $token:expr, $isa:expr, $lanes:literal, $tile:literal, $suffix:literal) => {
+    ($simd:ty, $token:expr, $isa:expr, $lanes:literal, $tile:literal, $suffix:literal, $split2:expr) => {
         use $crate::ukernel::dwconv::generic as g;
         use $crate::ukernel::dwconv::{DwEntry, DwKernel, DwShape};
 
@@ -998,7 +1005,7 @@ macro_rules! dw_entry_points {
             #[inline(always)]
             fn with_simd<S: pulp::Simd>(self, _host: S) {
                 // SAFETY: the entry point's caller upholds the PadRows contract.
-                unsafe { g::pad_rows::<$simd>(self.1, self.0) }
+                unsafe { g::pad_rows::<$simd>(self.1, self.0, $split2) }
             }
         }
 
