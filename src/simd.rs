@@ -64,3 +64,15 @@ pub(crate) unsafe fn store_first<S: Simd>(simd: S, n: usize, p: *mut f32, v: S::
         unsafe { simd.mask_store_ptr_f32s(simd.mask_between_m32s(0, n as u32), p, v) }
     }
 }
+
+/// Hints the CPU to bring the cache line holding `p` into L1. Never faults, whatever `p` is.
+#[inline(always)]
+pub(crate) fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it never faults, even on an invalid address, and changes no state.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

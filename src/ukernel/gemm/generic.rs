@@ -38,6 +38,9 @@ pub struct GemmTile<'a> {
     pub max: f32,
 }
 
+/// How far ahead (in floats) the A rows are prefetched.
+const PREFETCH_FLOATS: usize = 64;
+
 /// Signature shared by every GEMM micro-kernel entry point.
 pub type GemmFn = unsafe fn(&GemmTile<'_>);
 
@@ -110,7 +113,15 @@ unsafe fn panel<S: Simd, const MR: usize, const NV: usize>(
         }
         let mut bp = b;
         let csa = t.csa;
-        for _ in 0..t.k {
+        // Every 16 k steps (a cache line of each A row), prefetch the A rows a few lines ahead: rows read in place
+        // from a caller's tensor are MR separate streams that the hardware prefetcher follows poorly.
+        let prefetch_rows = csa == 1;
+        for kk in 0..t.k {
+            if prefetch_rows && kk % 16 == 0 {
+                for p in ap.iter() {
+                    crate::simd::prefetch(p.wrapping_add(PREFETCH_FLOATS));
+                }
+            }
             let mut bv = [zero; NV];
             for (v, x) in bv.iter_mut().enumerate() {
                 *x = load::<S>(bp.add(v * lanes));
