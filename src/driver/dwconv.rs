@@ -246,8 +246,9 @@ impl DwNhwc {
 /// Channels per NHWC kernel call (whole tiles): the group's input, weights and outputs stay in L1.
 const NHWC_GROUP_CHANNELS: usize = 128;
 
-/// Output rows per NCHW block: the block's prepared input rows stay in L1.
-const NCHW_BLOCK_ROWS: usize = 8;
+/// Output rows per NCHW block: the block's prepared input rows stay in L1, and narrow planes take the kernels'
+/// contiguous-epilogue path (at most `NCHW_NARROW_ROWS` rows per call).
+const NCHW_BLOCK_ROWS: usize = crate::ukernel::dwconv::generic::NCHW_NARROW_ROWS;
 
 /// NCHW plan state: `kh * kw` weights per output channel and the bias.
 #[derive(Debug)]
@@ -286,9 +287,11 @@ impl DwNchw {
         let mut b = Vec::new();
         b.try_reserve_exact(p.c_out)?;
         b.extend((0..p.c_out).map(|o| bias.map_or(0.0, |b| b[o])));
-        // Every vector read stays inside a phase: outputs rounded up to whole vectors plus the largest tap shift.
-        let x_phase = s.out_width.div_ceil(kernel.lanes) * kernel.lanes
-            + (p.kernel_width - 1) * p.dilation_width / p.stride_width;
+        // Every vector read stays inside a phase: outputs rounded up to whole vectors plus the largest tap shift
+        // (and, with stride 1, room for the row preparation's last whole-vector store).
+        let x_phase = (s.out_width.div_ceil(kernel.lanes) * kernel.lanes
+            + (p.kernel_width - 1) * p.dilation_width / p.stride_width)
+            .max(p.pad_left + p.in_width + kernel.lanes);
         let x_row = p.stride_width.checked_mul(x_phase).ok_or(Error::OutOfMemory)?;
         Ok(DwNchw { kernel, f, w, bias: b, zero: AlignedBuf::zeroed(x_row)?, x_phase, x_row })
     }

@@ -623,7 +623,8 @@ pub unsafe fn nhwc_generic<S: Simd, const NV: usize>(simd: S, a: &NhwcRow<'_>) {
 /// phase `(kx * dil_w) % stride_w`, element `ox + (kx * dil_w) / stride_w`.
 ///
 /// Pointer contract (checked by the driver, relied on here):
-/// - `x_phase >= round_up(ow, lanes) + ((kw - 1) * dil_w) / stride_w`.
+/// - `x_phase >= round_up(ow, lanes) + ((kw - 1) * dil_w) / stride_w`, and `>= pad_left + in_w + lanes` with
+///   `stride_w == 1` (see [`PadRows`]).
 /// - the prepared row of every input row `iy` in `0..in_h` that the output rows read is at
 ///   `x + (iy - iy0) * x_row` (`x_row >= stride_w * x_phase`); rows outside `0..in_h` are padding: the fast
 ///   kernels read `zero` (a prepared row of zeros) for them, the general kernel skips them.
@@ -758,6 +759,61 @@ unsafe fn nchw_rows<S: Simd, const K: usize, const ST: usize, const R: usize, co
     }
 }
 
+/// Widest output row and most rows per call that the NCHW fast kernels compute through a row-contiguous
+/// buffer (see [`nchw_fast`]).
+pub const NCHW_NARROW_W: usize = 64;
+/// See [`NCHW_NARROW_W`].
+pub const NCHW_NARROW_ROWS: usize = 8;
+const NARROW_BUF: usize = NCHW_NARROW_W * NCHW_NARROW_ROWS + 16;
+
+/// `R` output rows starting at `oy` of a narrow plane, written without epilogue into `buf` (row `oy - oy0` at
+/// `(oy - oy0) * ow`) with whole-vector stores, `NV` vectors at a time from the right: a row's last vector, which
+/// may run past the row's end, is stored before the next row's first vector overwrites the excess.
+///
+/// # Safety
+/// [`NchwPlane`]'s contract with `oy + R <= oy1`, `ow <= NCHW_NARROW_W`, `oy1 - oy0 <= NCHW_NARROW_ROWS`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn nchw_rows_buf<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize>(
+    simd: S,
+    a: &NchwPlane,
+    off: &[usize; K],
+    w: &[[S::f32s; K]; K],
+    bias: S::f32s,
+    buf: *mut f32,
+    oy: usize,
+) {
+    let lanes = S::F32_LANES;
+    let mut rp = [a.zero; 16];
+    for (i, r) in rp.iter_mut().enumerate().take((R - 1) * ST + K) {
+        *r = nchw_row(a, (oy * ST + i) as isize - a.pad_top as isize);
+    }
+    let mut v = a.ow.div_ceil(lanes);
+    // SAFETY: vectors start below `ow` (reads within the prepared rows); buffer stores end below
+    // `(oy1 - oy0 - 1) * ow + ow.div_ceil(lanes) * lanes <= NARROW_BUF`.
+    unsafe {
+        while v > 0 {
+            if v >= NV {
+                v -= NV;
+                let mut acc = [[bias; NV]; R];
+                nchw_vectors::<S, K, ST, R, NV>(&rp, off, w, &mut acc, v * lanes, simd);
+                for (r, acc) in acc.into_iter().enumerate() {
+                    for (j, x) in acc.into_iter().enumerate() {
+                        store::<S>(buf.add((oy + r - a.oy0) * a.ow + (v + j) * lanes), x);
+                    }
+                }
+            } else {
+                v -= 1;
+                let mut acc = [[bias; 1]; R];
+                nchw_vectors::<S, K, ST, R, 1>(&rp, off, w, &mut acc, v * lanes, simd);
+                for (r, acc) in acc.into_iter().enumerate() {
+                    store::<S>(buf.add((oy + r - a.oy0) * a.ow + v * lanes), acc[0]);
+                }
+            }
+        }
+    }
+}
+
 /// NCHW `K x K`, stride `ST` (both directions), undilated kernel, `R` output rows by `NV` vectors per
 /// iteration. Padding taps read the zeros of the prepared rows, so the weights must be finite for padded taps to
 /// contribute nothing.
@@ -788,6 +844,26 @@ pub unsafe fn nchw_fast<S: Simd, const K: usize, const ST: usize, const R: usize
         *o = col_off(a, kx);
     }
     let mut oy = a.oy0;
+    if a.ow <= NCHW_NARROW_W && a.oy1 - a.oy0 <= NCHW_NARROW_ROWS {
+        // Narrow rows end in a partial vector each: compute the rows into a row-contiguous buffer, then run the
+        // epilogue over the contiguous output range with whole vectors (one partial vector at the end).
+        // Every float the epilogue reads is written first (rows oy0..oy1 cover `0..(oy1 - oy0) * ow`).
+        let mut buf = core::mem::MaybeUninit::<[f32; NARROW_BUF]>::uninit();
+        let bp = buf.as_mut_ptr() as *mut f32;
+        // SAFETY: forwarded contract; the buffer holds every row of the call.
+        unsafe {
+            while oy + R <= a.oy1 {
+                nchw_rows_buf::<S, K, ST, R, NV>(simd, a, &off, &w, bias, bp, oy);
+                oy += R;
+            }
+            while oy < a.oy1 {
+                nchw_rows_buf::<S, K, ST, 1, NV>(simd, a, &off, &w, bias, bp, oy);
+                oy += 1;
+            }
+            epilogue_run(simd, epi, bp, a.y, a.res, a.oy0 * a.ow, (a.oy1 - a.oy0) * a.ow);
+        }
+        return;
+    }
     // SAFETY: forwarded contract; each call covers rows below `oy1`.
     unsafe {
         while oy + R <= a.oy1 {
@@ -797,6 +873,43 @@ pub unsafe fn nchw_fast<S: Simd, const K: usize, const ST: usize, const R: usize
         while oy < a.oy1 {
             nchw_rows::<S, K, ST, 1, NV>(simd, a, &off, &w, bias, epi, oy);
             oy += 1;
+        }
+    }
+}
+
+/// Applies the epilogue to `n` contiguous accumulators at `src`, writing `y[off..off + n]` (residual read at the
+/// same offsets just before each write, so it may be `y` itself).
+///
+/// # Safety
+/// `src` holds `n` floats; `y` (and `res` unless null) hold `off + n`.
+#[inline(always)]
+unsafe fn epilogue_run<S: Simd>(
+    simd: S,
+    epi: Epilogue<S>,
+    src: *const f32,
+    y: *mut f32,
+    res: *const f32,
+    off: usize,
+    n: usize,
+) {
+    let lanes = S::F32_LANES;
+    let full = Lanes::new(simd, 0, lanes);
+    let mut k = 0;
+    // SAFETY: every access is below `n` floats past `src` and `off + n` past `y` / `res`.
+    unsafe {
+        while k + lanes <= n {
+            epi.finish::<false>(simd, load::<S>(src.add(k)), y, res, off + k, full);
+            k += lanes;
+        }
+        if k < n {
+            epi.finish::<true>(
+                simd,
+                mask_load(simd, Lanes::new(simd, 0, n - k), src.add(k)),
+                y,
+                res,
+                off + k,
+                Lanes::new(simd, 0, n - k),
+            );
         }
     }
 }
@@ -863,8 +976,9 @@ pub unsafe fn nchw_generic<S: Simd>(simd: S, a: &NchwPlane) {
 ///
 /// Pointer contract: `src` holds `rows` rows of `in_w` floats, `in_w` apart; prepared row `i` is at
 /// `dst + i * stride * x_phase`, phase `p` element `j` (`j < x_phase`) receives input column
-/// `j * stride + p - pad_left` where that lies inside `0..in_w`. Elements outside that range are not written:
-/// the caller zeroes them once (they sit at the same places for every row and plane of a layer).
+/// `j * stride + p - pad_left` where that lies inside `0..in_w`. Elements outside that range are zero and stay
+/// zero: the caller zeroes them once (they sit at the same places for every row and plane of a layer); with stride
+/// 1 up to `lanes` zeros are rewritten after the valid range, so `x_phase >= pad_left + in_w + lanes`.
 #[derive(Clone, Copy, Debug)]
 pub struct PadRows {
     pub src: *const f32,
@@ -908,8 +1022,8 @@ pub unsafe fn pad_rows<S: Simd>(simd: S, a: &PadRows, split2: Option<Split2Fn>) 
                     k += lanes;
                 }
                 if k < n {
-                    let m = Lanes::new(simd, 0, n - k);
-                    mask_store(simd, m, d.add(k), mask_load(simd, m, sp.add(k)));
+                    // The lanes past the row are zero, and so is the slack they land in.
+                    store::<S>(d.add(k), mask_load(simd, Lanes::new(simd, 0, n - k), sp.add(k)));
                 }
             } else if s == 2 {
                 let src = core::slice::from_raw_parts(src, w);
