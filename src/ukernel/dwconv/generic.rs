@@ -60,6 +60,7 @@ fn native_masks<S: Simd>() -> bool {
 /// Whether masked stores should use the instruction: not on AVX2 (`vpmaskmovd` to memory is microcoded and slow
 /// on AMD cores; a stack copy and scalar stores are faster) nor on `V3_512b` (see [`native_masks`]).
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(clippy::extra_unused_type_parameters))]
 fn native_mask_stores<S: Simd>() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
