@@ -70,8 +70,27 @@ fn main() {
                 for _ in 0..reps {
                     // SAFETY: all three matrices are dense row-major buffers of the stated sizes.
                     unsafe {
-                        gemm::gemm(m, n, k, y.as_mut_ptr(), 1, n as isize, false, x.as_ptr(), 1, k as isize,
-                            wk.as_ptr(), 1, n as isize, 0.0, 1.0, false, false, false, gemm::Parallelism::None)
+                        gemm::gemm(
+                            m,
+                            n,
+                            k,
+                            y.as_mut_ptr(),
+                            1,
+                            n as isize,
+                            false,
+                            x.as_ptr(),
+                            1,
+                            k as isize,
+                            wk.as_ptr(),
+                            1,
+                            n as isize,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        )
                     }
                 }
                 gbest = gbest.min((cpu_time() - t) / reps as f64);
