@@ -246,9 +246,9 @@ impl DwNhwc {
 /// Channels per NHWC kernel call (whole tiles): the group's input, weights and outputs stay in L1.
 const NHWC_GROUP_CHANNELS: usize = 128;
 
-/// Output rows per NCHW block: the block's prepared input rows stay in L1, and narrow planes take the kernels'
-/// contiguous-epilogue path (at most `NCHW_NARROW_ROWS` rows per call).
-const NCHW_BLOCK_ROWS: usize = crate::ukernel::dwconv::generic::NCHW_NARROW_ROWS;
+/// Output rows per NCHW block: the block's prepared input rows stay in L1. A plane of at most
+/// `NCHW_NARROW_ELEMS` outputs goes in one block (the kernels' row-contiguous epilogue covers it whole).
+const NCHW_BLOCK_ROWS: usize = 8;
 
 /// NCHW plan state: `kh * kw` weights per output channel and the bias.
 #[derive(Debug)]
@@ -318,12 +318,18 @@ impl DwNchw {
         let rows_in = |rows: usize| (rows - 1) * p.stride_height + (p.kernel_height - 1) * p.dilation_height + 1;
         for_each_tile(pb.count() * rcount, threads, |t| {
             let rows = rb.range(t % rcount);
-            let block = NCHW_BLOCK_ROWS.min(rows.len());
+            let small = oh * ow <= crate::ukernel::dwconv::generic::NCHW_NARROW_ELEMS;
+            let block = if small { oh } else { NCHW_BLOCK_ROWS }.min(rows.len());
             // Zeroed once: row preparation writes the image columns only, the padding stays zero.
             let mut scratch = AlignedBuf::zeroed(rows_in(block).min(ih) * self.x_row)?;
-            for plane in pb.range(t / rcount) {
-                let (n, o) = (plane / p.c_out, plane % p.c_out);
-                let xc = (n * p.c_in + o / s.cout_g) * ih * iw;
+            let planes = pb.range(t / rcount);
+            let (mut n, mut o) = (planes.start / p.c_out, planes.start % p.c_out);
+            for plane in planes {
+                if o == p.c_out {
+                    (n, o) = (n + 1, 0);
+                }
+                let ci = if s.cout_g == 1 { o } else { o / s.cout_g };
+                let xc = (n * p.c_in + ci) * ih * iw;
                 let yc = plane * oh * ow;
                 let mut oy0 = rows.start;
                 while oy0 < rows.end {
@@ -379,6 +385,7 @@ impl DwNchw {
                     unsafe { (self.f)(&a) };
                     oy0 = oy1;
                 }
+                o += 1;
             }
             Ok(())
         })

@@ -760,19 +760,21 @@ unsafe fn nchw_rows<S: Simd, const K: usize, const ST: usize, const R: usize, co
     }
 }
 
-/// Widest output row and most rows per call that the NCHW fast kernels compute through a row-contiguous
-/// buffer (see [`nchw_fast`]).
+/// Most outputs per call (and widest row) that the NCHW fast kernels compute through a row-contiguous buffer
+/// (see [`nchw_fast`]).
+pub const NCHW_NARROW_ELEMS: usize = 512;
+/// See [`NCHW_NARROW_ELEMS`].
 pub const NCHW_NARROW_W: usize = 64;
-/// See [`NCHW_NARROW_W`].
-pub const NCHW_NARROW_ROWS: usize = 8;
-const NARROW_BUF: usize = NCHW_NARROW_W * NCHW_NARROW_ROWS + 16;
+// Small enough to keep the stack frame below 4 KiB (a larger one costs a probe call on every entry); the last
+// row's last vector may run up to 16 floats past the outputs.
+const NARROW_BUF: usize = NCHW_NARROW_ELEMS + 16;
 
 /// `R` output rows starting at `oy` of a narrow plane, written without epilogue into `buf` (row `oy - oy0` at
 /// `(oy - oy0) * ow`) with whole-vector stores, `NV` vectors at a time from the right: a row's last vector, which
 /// may run past the row's end, is stored before the next row's first vector overwrites the excess.
 ///
 /// # Safety
-/// [`NchwPlane`]'s contract with `oy + R <= oy1`, `ow <= NCHW_NARROW_W`, `oy1 - oy0 <= NCHW_NARROW_ROWS`.
+/// [`NchwPlane`]'s contract with `oy + R <= oy1`, `ow <= NCHW_NARROW_W`, `(oy1 - oy0) * ow <= NCHW_NARROW_ELEMS`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn nchw_rows_buf<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize>(
@@ -845,7 +847,7 @@ pub unsafe fn nchw_fast<S: Simd, const K: usize, const ST: usize, const R: usize
         *o = col_off(a, kx);
     }
     let mut oy = a.oy0;
-    if a.ow <= NCHW_NARROW_W && a.oy1 - a.oy0 <= NCHW_NARROW_ROWS {
+    if a.ow <= NCHW_NARROW_W && (a.oy1 - a.oy0) * a.ow <= NCHW_NARROW_ELEMS {
         // Narrow rows end in a partial vector each: compute the rows into a row-contiguous buffer, then run the
         // epilogue over the contiguous output range with whole vectors (one partial vector at the end).
         // Every float the epilogue reads is written first (rows oy0..oy1 cover `0..(oy1 - oy0) * ow`).
@@ -857,9 +859,21 @@ pub unsafe fn nchw_fast<S: Simd, const K: usize, const ST: usize, const R: usize
                 nchw_rows_buf::<S, K, ST, R, NV>(simd, a, &off, &w, bias, bp, oy);
                 oy += R;
             }
-            while oy < a.oy1 {
-                nchw_rows_buf::<S, K, ST, 1, NV>(simd, a, &off, &w, bias, bp, oy);
-                oy += 1;
+            // The last rows as one block (independent accumulator chains).
+            match a.oy1 - oy {
+                0 => {}
+                1 => nchw_rows_buf::<S, K, ST, 1, NV>(simd, a, &off, &w, bias, bp, oy),
+                2 => nchw_rows_buf::<S, K, ST, 2, NV>(simd, a, &off, &w, bias, bp, oy),
+                _ => {
+                    while oy + 3 <= a.oy1 {
+                        nchw_rows_buf::<S, K, ST, 3, NV>(simd, a, &off, &w, bias, bp, oy);
+                        oy += 3;
+                    }
+                    while oy < a.oy1 {
+                        nchw_rows_buf::<S, K, ST, 1, NV>(simd, a, &off, &w, bias, bp, oy);
+                        oy += 1;
+                    }
+                }
             }
             epilogue_run(simd, epi, bp, a.y, a.res, a.oy0 * a.ow, (a.oy1 - a.oy0) * a.ow);
         }
@@ -871,9 +885,15 @@ pub unsafe fn nchw_fast<S: Simd, const K: usize, const ST: usize, const R: usize
             nchw_rows::<S, K, ST, R, NV>(simd, a, &off, &w, bias, epi, oy);
             oy += R;
         }
-        while oy < a.oy1 {
-            nchw_rows::<S, K, ST, 1, NV>(simd, a, &off, &w, bias, epi, oy);
-            oy += 1;
+        match a.oy1 - oy {
+            0 => {}
+            2 => nchw_rows::<S, K, ST, 2, NV>(simd, a, &off, &w, bias, epi, oy),
+            _ => {
+                while oy < a.oy1 {
+                    nchw_rows::<S, K, ST, 1, NV>(simd, a, &off, &w, bias, epi, oy);
+                    oy += 1;
+                }
+            }
         }
     }
 }
