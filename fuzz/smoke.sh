@@ -33,5 +33,5 @@ for t in "${targets[@]}"; do
         exit "$status"
     fi
     # Coverage (cov, ft), corpus size and speed at start and end, then libFuzzer's final statistics.
-    grep -E '^#[0-9]+ +(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)|^Done ' "$log" || true
+    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)|^Done ' "$log" || true
 done
