@@ -1,11 +1,18 @@
 //! Depthwise convolution micro-kernel bodies, generic over the SIMD backend, the kernel size, the stride and
 //! the number of outputs computed per iteration.
 //!
-//! NHWC kernels put channels in the lanes and compute one output row of one channel tile per call, `R` output
-//! pixels per iteration so that neighbouring outputs share input loads. NCHW kernels put the pixels of an output
-//! row in the lanes and compute a range of output rows of one channel plane per call, `R` output rows per
-//! iteration so that they share input-row loads. Whatever path computes an output, its arithmetic is the same:
-//! `acc = bias`, then one multiply-add per tap in `(ky, kx)` order, then the residual, then the clamp.
+//! NHWC kernels put channels in the lanes (tiles of two vectors) and compute one output row of a group of channel
+//! tiles per call, pixel-major: for each run of `R` interior output pixels, every tile in turn, so neighbouring
+//! outputs share input loads and a pixel's channels stay in L1 across tiles. NCHW kernels put the pixels of an
+//! output row in the lanes and compute a range of output rows of one channel plane per call from rows we prepared
+//! (zero-padded, split into stride phases), `R` output rows by two vectors per iteration so that rows share
+//! input-row loads.
+//!
+//! Whatever path computes an output, its arithmetic is the same: `acc = bias`, then one multiply-add per tap in
+//! `(ky, kx)` order, then the residual, then the clamp (NaN-preserving). Padded taps are skipped (NHWC, general
+//! NCHW) or multiply zeros of our own (fast NCHW); for the finite weights the plan sends here both equal the
+//! reference's zero padding. Which path computes an output depends only on its position, so results do not depend
+//! on how the driver splits the work.
 //!
 //! One body serves every ISA (AVX2, AVX-512, NEON, portable and the 16-lane stand-ins that run the AVX-512
 //! logic on AVX2 or in portable code).
