@@ -126,3 +126,12 @@ fn c_example_runs_shared_and_static() {
         assert!(out.contains("corner = (12.5, 0)"), "{out}");
     }
 }
+
+#[test]
+fn c_resnet_block_example_runs() {
+    let exe = compile("examples/c/resnet_block.c", "c_resnet_block", Link::Shared);
+    let mut cmd = command(&exe);
+    cmd.args(["14", "64", "1"]);
+    let out = run(cmd, "examples/c/resnet_block.c");
+    assert!(out.contains("resnet block ok"), "{out}");
+}
