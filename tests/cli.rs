@@ -4,7 +4,19 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_simdconv-bench")).args(args).output().expect("the binary starts")
+    // Cross-testing (e.g. aarch64 under qemu without binfmt): `SIMDCONV_TEST_RUNNER` prefixes the command line.
+    let exe = env!("CARGO_BIN_EXE_simdconv-bench");
+    let runner = std::env::var("SIMDCONV_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(first) => {
+            let mut c = Command::new(first);
+            c.args(words).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    cmd.args(args).output().expect("the binary starts")
 }
 
 fn scratch(name: &str) -> PathBuf {
