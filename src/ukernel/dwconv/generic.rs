@@ -585,6 +585,12 @@ pub unsafe fn nhwc_fast<S: Simd, const K: usize, const ST: usize, const R: usize
             }
             ox += R;
         }
+        if R > 4 && ox + 4 <= a.ox_hi {
+            for t in 0..a.tiles {
+                nhwc_segment_tile::<S, K, ST, 4, NV>(simd, a, &rows, epi, t, ox);
+            }
+            ox += 4;
+        }
         while ox < a.ox_hi {
             for t in 0..a.tiles {
                 nhwc_segment_tile::<S, K, ST, 1, NV>(simd, a, &rows, epi, t, ox);
@@ -1103,13 +1109,18 @@ macro_rules! dw_entry_points {
         /// Vectors of channels per NHWC tile.
         const NV: usize = 2;
 
-        struct NhwcFast<'a, 'b, const K: usize, const ST: usize, const R: usize>(&'a g::NhwcRow<'b>, $simd);
-        impl<const K: usize, const ST: usize, const R: usize> pulp::WithSimd for NhwcFast<'_, '_, K, ST, R> {
+        struct NhwcFast<'a, 'b, const K: usize, const ST: usize, const R: usize, const V: usize>(
+            &'a g::NhwcRow<'b>,
+            $simd,
+        );
+        impl<const K: usize, const ST: usize, const R: usize, const V: usize> pulp::WithSimd
+            for NhwcFast<'_, '_, K, ST, R, V>
+        {
             type Output = ();
             #[inline(always)]
             fn with_simd<S: pulp::Simd>(self, _host: S) {
                 // SAFETY: the entry point's caller upholds the NhwcRow contract for this shape.
-                unsafe { g::nhwc_fast::<$simd, K, ST, R, NV>(self.1, self.0) }
+                unsafe { g::nhwc_fast::<$simd, K, ST, R, V>(self.1, self.0) }
             }
         }
         struct NhwcGeneric<'a, 'b>(&'a g::NhwcRow<'b>, $simd);
@@ -1161,9 +1172,9 @@ macro_rules! dw_entry_points {
         }
         /// # Safety
         /// [`g::NhwcRow`]'s contract for a `K x K` stride-`ST` undilated kernel.
-        unsafe fn nhwc_fast<const K: usize, const ST: usize, const R: usize>(a: &g::NhwcRow<'_>) {
+        unsafe fn nhwc_fast<const K: usize, const ST: usize, const R: usize, const V: usize>(a: &g::NhwcRow<'_>) {
             let simd = token();
-            pulp::Simd::vectorize(simd, NhwcFast::<K, ST, R>(a, simd))
+            pulp::Simd::vectorize(simd, NhwcFast::<K, ST, R, V>(a, simd))
         }
         /// # Safety
         /// [`g::NhwcRow`]'s contract.
@@ -1190,22 +1201,42 @@ macro_rules! dw_entry_points {
             pulp::Simd::vectorize(simd, Pad(a, simd))
         }
 
-        const fn k(name: &'static str, shape: DwShape, entry: DwEntry) -> DwKernel {
-            DwKernel { name, isa: $isa, lanes: $lanes, nv: NV, shape, entry, pad }
+        const fn k(name: &'static str, nv: usize, shape: DwShape, entry: DwEntry) -> DwKernel {
+            DwKernel { name, isa: $isa, lanes: $lanes, nv, shape, entry, pad }
         }
 
         /// This ISA's depthwise kernels: NHWC then NCHW, specialised shapes then the general one.
         pub static KERNELS: [DwKernel; 10] = [
-            k(concat!("f32_dwconv_3x3s1_", $tile, "c__", $suffix), DwShape::K3S1, DwEntry::Nhwc(nhwc_fast::<3, 1, 4>)),
-            k(concat!("f32_dwconv_3x3s2_", $tile, "c__", $suffix), DwShape::K3S2, DwEntry::Nhwc(nhwc_fast::<3, 2, 4>)),
-            k(concat!("f32_dwconv_5x5s1_", $tile, "c__", $suffix), DwShape::K5S1, DwEntry::Nhwc(nhwc_fast::<5, 1, 4>)),
-            k(concat!("f32_dwconv_5x5s2_", $tile, "c__", $suffix), DwShape::K5S2, DwEntry::Nhwc(nhwc_fast::<5, 2, 2>)),
-            k(concat!("f32_dwconv_generic_", $tile, "c__", $suffix), DwShape::Generic, DwEntry::Nhwc(nhwc_generic)),
-            k(concat!("f32_dwconv2d_chw_3x3s1__", $suffix), DwShape::K3S1, DwEntry::Nchw(nchw_fast::<3, 1, 4, 2>)),
-            k(concat!("f32_dwconv2d_chw_3x3s2__", $suffix), DwShape::K3S2, DwEntry::Nchw(nchw_fast::<3, 2, 4, 2>)),
-            k(concat!("f32_dwconv2d_chw_5x5s1__", $suffix), DwShape::K5S1, DwEntry::Nchw(nchw_fast::<5, 1, 4, 2>)),
-            k(concat!("f32_dwconv2d_chw_5x5s2__", $suffix), DwShape::K5S2, DwEntry::Nchw(nchw_fast::<5, 2, 2, 2>)),
-            k(concat!("f32_dwconv2d_chw_generic__", $suffix), DwShape::Generic, DwEntry::Nchw(nchw_generic)),
+            k(
+                concat!("f32_dwconv_3x3s1_", $tile, "c__", $suffix),
+                2,
+                DwShape::K3S1,
+                DwEntry::Nhwc(nhwc_fast::<3, 1, 4, 2>),
+            ),
+            k(
+                concat!("f32_dwconv_3x3s2_", $tile, "c__", $suffix),
+                2,
+                DwShape::K3S2,
+                DwEntry::Nhwc(nhwc_fast::<3, 2, 4, 2>),
+            ),
+            k(
+                concat!("f32_dwconv_5x5s1_", $tile, "c__", $suffix),
+                2,
+                DwShape::K5S1,
+                DwEntry::Nhwc(nhwc_fast::<5, 1, 4, 2>),
+            ),
+            k(
+                concat!("f32_dwconv_5x5s2_", $tile, "c__", $suffix),
+                2,
+                DwShape::K5S2,
+                DwEntry::Nhwc(nhwc_fast::<5, 2, 2, 2>),
+            ),
+            k(concat!("f32_dwconv_generic_", $tile, "c__", $suffix), NV, DwShape::Generic, DwEntry::Nhwc(nhwc_generic)),
+            k(concat!("f32_dwconv2d_chw_3x3s1__", $suffix), NV, DwShape::K3S1, DwEntry::Nchw(nchw_fast::<3, 1, 4, 2>)),
+            k(concat!("f32_dwconv2d_chw_3x3s2__", $suffix), NV, DwShape::K3S2, DwEntry::Nchw(nchw_fast::<3, 2, 4, 2>)),
+            k(concat!("f32_dwconv2d_chw_5x5s1__", $suffix), NV, DwShape::K5S1, DwEntry::Nchw(nchw_fast::<5, 1, 4, 2>)),
+            k(concat!("f32_dwconv2d_chw_5x5s2__", $suffix), NV, DwShape::K5S2, DwEntry::Nchw(nchw_fast::<5, 2, 2, 2>)),
+            k(concat!("f32_dwconv2d_chw_generic__", $suffix), NV, DwShape::Generic, DwEntry::Nchw(nchw_generic)),
         ];
     };
 }
