@@ -37,7 +37,11 @@ impl Plan {
         let kernel = gemm::for_isa(isa).ok_or_else(|| Error::Unsupported(format!("no GEMM kernel for ISA {isa}")))?;
         // The depthwise kernels skip padded taps; that equals multiplying by the padding zeros only for finite
         // weights, so a non-finite weight sends the plan to the GEMM path, which multiplies them.
-        if Depthwise::applies(p) && weights.iter().all(|w| w.is_finite()) {
+        // The NCHW depthwise path splits each input row into `stride_width` phases of our own; strides beyond
+        // those networks use (a row of wider stride keeps one input column per output) go to the GEMM path
+        // rather than size that buffer by the stride.
+        let dw_stride_ok = p.layout == Layout::Nhwc || p.stride_width <= 8;
+        if Depthwise::applies(p) && dw_stride_ok && weights.iter().all(|w| w.is_finite()) {
             let dw = Depthwise::new(p, s, isa, weights, bias)?;
             let choice = KernelChoice { algorithm: dw.algorithm(), kernel: dw.kernel_name(), isa };
             return Ok(Plan { algo: Algo::Depthwise(dw), choice });

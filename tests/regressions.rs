@@ -79,3 +79,44 @@ fn threaded_with_tails() {
         all(p, false, Residual::Separate, Clamp::None, 0);
     }
 }
+
+/// Fuzz find: the general NCHW depthwise path asked pulp for the empty lane range 16..16 on AVX-512, whose mask
+/// table has no row for it (an index panic). Row widths around multiples of 16, kernels the specialised paths
+/// don't take.
+#[test]
+fn depthwise_nchw_general_row_widths_around_vector_multiples() {
+    for w in [15, 16, 17, 31, 32, 33, 47, 48, 49] {
+        for (kh, kw, d) in [(2, 2, 1), (3, 3, 2), (1, 7, 1)] {
+            let p = Conv2dParams::new(3, w, 2, 2, kh, kw)
+                .dilation(d, d)
+                .padding(0, kw / 2, 0, kw / 2)
+                .groups(2)
+                .layout(Layout::Nchw)
+                .weight_layout(WeightLayout::Oihw);
+            if p.validate().is_ok() {
+                all(p, true, Residual::None, Clamp::None, 1);
+            }
+        }
+    }
+}
+
+/// Fuzz finds: the minimal AVX-512 repro of the empty-mask panic above, and a depthwise NCHW layer whose huge
+/// stride once sized a per-plan buffer by the stride (16 GiB for `stride_width = u32::MAX`).
+#[test]
+fn depthwise_nchw_wide_padding_and_huge_stride() {
+    let p = Conv2dParams::new(1, 1, 9, 9, 1, 1)
+        .batch(2)
+        .padding(0, 17, 0, 3)
+        .groups(9)
+        .layout(Layout::Nchw)
+        .weight_layout(WeightLayout::Oihw)
+        .clamp(0.0, 6.0);
+    all(p, true, Residual::None, Clamp::None, 1);
+    let p = Conv2dParams::new(4, 6, 3, 3, 5, 5)
+        .stride(1, u32::MAX as usize)
+        .padding(2, 2, 2, 2)
+        .groups(3)
+        .layout(Layout::Nchw)
+        .weight_layout(WeightLayout::Oihw);
+    all(p, true, Residual::None, Clamp::None, 1);
+}

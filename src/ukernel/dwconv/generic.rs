@@ -44,7 +44,10 @@ impl<S: Simd> Lanes<S> {
     fn new(simd: S, lo: usize, hi: usize) -> Self {
         // `MemMask::new` keeps only the lane mask: x86 then uses plain masked moves rather than pulp's
         // out-of-line load/store stubs.
-        Lanes { m: MemMask::new(simd.mask_between_m32s(lo as u32, hi as u32).mask()), lo, hi }
+        // An empty range is asked for as 0..0: pulp 0.22.3's AVX-512 mask table has no row for a start of 16
+        // (`mask_between_m32s(16, 16)` indexes past it).
+        let (a, b) = if lo < hi { (lo as u32, hi as u32) } else { (0, 0) };
+        Lanes { m: MemMask::new(simd.mask_between_m32s(a, b).mask()), lo, hi }
     }
 }
 
