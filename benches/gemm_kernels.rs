@@ -24,6 +24,7 @@ fn kernels(c: &mut Criterion) {
                     mr,
                     nr,
                     k: K,
+                    segs: 1,
                     a: &rows,
                     csa: 1,
                     b: b.as_ptr(),

@@ -119,6 +119,7 @@ impl NchwGemm {
                             mr,
                             nr: ncols,
                             k,
+                            segs: 1,
                             a: &rows[..mr],
                             csa: mr_full,
                             b,

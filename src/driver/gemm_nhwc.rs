@@ -101,6 +101,7 @@ impl NhwcGemm {
                             mr,
                             nr: nrange.len(),
                             k: self.k,
+                            segs: 1,
                             a: &rows[..mr],
                             csa: 1,
                             b: panel.add(nr_full),

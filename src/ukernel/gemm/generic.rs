@@ -8,11 +8,15 @@ use pulp::Simd;
 /// One micro-kernel call: `C[mr x nr] = clamp(bias + A[mr x k] * B[k x nr] + R)`, where the `nr` columns span
 /// one or more `NV * lanes`-wide panels of B (the call loops over them, reusing the A rows).
 ///
+/// Each row of A is `segs` segments of `k` elements (indirect GEMM: a 1x1 convolution has one segment per row,
+/// read in place; a `kh x kw` NHWC convolution one per kernel row, each `kw * c_in` contiguous input floats, or
+/// one per tap), so the reduction length is `segs * k`.
+///
 /// Pointer contract (checked by the driver, relied on here):
-/// - `a[i]` for `i < mr` points at row `i` of A; element `kk` of that row is at `a[i] + kk * csa`, readable for
-///   `kk < k`. Rows `>= mr` are never read.
+/// - `a[s * mr + i]` for `s < segs`, `i < mr` points at segment `s` of row `i` of A; element `kk` of it is at
+///   `+ kk * csa`, readable for `kk < k`. Rows `>= mr` are never read.
 /// - Panel `q` of B starts at `b + q * b_stride`; its row `kk` holds `NV * lanes` readable floats at
-///   `+ kk * ldb` (zero-padded past the real columns), for `kk < k`.
+///   `+ kk * ldb` (zero-padded past the real columns), for `kk < segs * k`.
 /// - `bias_col` (null for none): panel `q`'s `NV * lanes` column biases are at `bias_col + q * b_stride`;
 ///   `bias_row` (null for none) points at `mr` floats.
 /// - `c` is written at `c + i * rsc + j` for `i < mr`, `j < nr` only (masked stores in the last panel).
@@ -23,6 +27,7 @@ pub struct GemmTile<'a> {
     pub mr: usize,
     pub nr: usize,
     pub k: usize,
+    pub segs: usize,
     pub a: &'a [*const f32],
     pub csa: usize,
     pub b: *const f32,
@@ -57,7 +62,7 @@ unsafe fn load<S: Simd>(p: *const f32) -> S::f32s {
 #[inline(always)]
 pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize>(simd: S, t: &GemmTile<'_>) {
     let nr_full = NV * S::F32_LANES;
-    debug_assert!(t.mr == MR && t.a.len() >= MR && t.nr > 0);
+    debug_assert!(t.mr == MR && t.a.len() >= MR * t.segs && t.nr > 0);
     debug_assert!((t.nr - 1) % nr_full >= (NV - 1) * S::F32_LANES);
     let mut j = 0;
     let mut q = 0;
@@ -107,16 +112,43 @@ unsafe fn panel<S: Simd, const MR: usize, const NV: usize>(
                 }
             }
         }
-        let mut ap = [core::ptr::null::<f32>(); MR];
-        for (i, p) in ap.iter_mut().enumerate() {
-            *p = t.a[i];
-        }
         let mut bp = b;
-        let csa = t.csa;
-        // Every 16 k steps (a cache line of each A row), prefetch the A rows a few lines ahead: rows read in place
-        // from a caller's tensor are MR separate streams that the hardware prefetcher follows poorly.
-        let prefetch_rows = csa == 1;
-        for kk in 0..t.k {
+        let a = t.a.as_ptr();
+        for seg in 0..t.segs {
+            let mut ap = [core::ptr::null::<f32>(); MR];
+            for (i, p) in ap.iter_mut().enumerate() {
+                *p = *a.add(seg * MR + i);
+            }
+            // By value in and out: keeps the accumulators in registers across the segment loop.
+            acc = k_loop::<S, MR, NV>(simd, acc, ap, bp, t.k, t.csa, t.ldb);
+            bp = bp.add(t.k * t.ldb);
+        }
+        store_tile::<S, MR, NV>(simd, t, nr, c, res, &mut acc);
+    }
+}
+
+/// The reduction over one segment: `k` steps of `MR` broadcasts times `NV` vectors of B.
+///
+/// # Safety
+/// `ap[i]` holds `k` readable elements `csa` apart; `bp` holds `k` rows of `NV * lanes` floats `ldb` apart.
+#[inline(always)]
+unsafe fn k_loop<S: Simd, const MR: usize, const NV: usize>(
+    simd: S,
+    mut acc: [[S::f32s; NV]; MR],
+    mut ap: [*const f32; MR],
+    mut bp: *const f32,
+    k: usize,
+    csa: usize,
+    ldb: usize,
+) -> [[S::f32s; NV]; MR] {
+    let lanes = S::F32_LANES;
+    let zero = simd.splat_f32s(0.0);
+    // Every 16 k steps (a cache line of each A row), prefetch the A rows a few lines ahead: rows read in place
+    // from a caller's tensor are MR separate streams that the hardware prefetcher follows poorly.
+    let prefetch_rows = csa == 1;
+    // SAFETY: the reads stay inside the extents of the caller's contract.
+    unsafe {
+        for kk in 0..k {
             if prefetch_rows && kk % 16 == 0 {
                 for p in ap.iter() {
                     crate::simd::prefetch(p.wrapping_add(PREFETCH_FLOATS));
@@ -133,10 +165,10 @@ unsafe fn panel<S: Simd, const MR: usize, const NV: usize>(
                 }
                 ap[i] = ap[i].add(csa);
             }
-            bp = bp.add(t.ldb);
+            bp = bp.add(ldb);
         }
-        store_tile::<S, MR, NV>(simd, t, nr, c, res, &mut acc);
     }
+    acc
 }
 
 /// The fused epilogue: residual add, clamp (NaN-preserving), full or masked stores.
