@@ -48,8 +48,11 @@ impl Plan {
         }
         let pointwise = p.kernel_height == 1 && p.kernel_width == 1;
         let (algo, algorithm) = match (p.layout, pointwise) {
-            (Layout::Nhwc, true) => (Algo::Nhwc(NhwcGemm::new(p, s, kernel, weights, bias)?), "pointwise-nhwc"),
-            (Layout::Nhwc, false) => (Algo::Nhwc(NhwcGemm::new(p, s, kernel, weights, bias)?), "im2col-gemm-nhwc"),
+            (Layout::Nhwc, _) => {
+                let a = NhwcGemm::new(p, s, kernel, weights, bias)?;
+                let name = a.algorithm();
+                (Algo::Nhwc(a), name)
+            }
             (Layout::Nchw, true) => (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "pointwise-nchw"),
             (Layout::Nchw, false) => (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "im2col-gemm-nchw"),
         };

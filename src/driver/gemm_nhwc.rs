@@ -1,5 +1,7 @@
-//! NHWC driver: `Y[pixels, c_out] = X[pixels, K] * W[K, c_out]` per group, with X rows read in place (1x1) or
-//! gathered per micro-tile (im2col rows for every other kernel), weights from packed NR-wide panels.
+//! NHWC driver: `Y[pixels, c_out] = X[pixels, K] * W[K, c_out]` per group, weights from packed NR-wide panels,
+//! X rows read in place through indirection pointers: one per output pixel (1x1), one per kernel row (the `kw`
+//! input pixels a kernel row covers are `kw * c_in` contiguous floats) or one per tap; padding through a zero row,
+//! kernel rows cut by the left/right border gathered into per-thread scratch.
 
 use super::{AlignedBuf, SendPtr, call_gemm, choose_blocks, for_each_tile, with_scratch};
 use crate::error::Result;
@@ -14,36 +16,70 @@ pub(crate) struct NhwcGemm {
     packed: AlignedBuf,
     panel_stride: usize,
     group_stride: usize,
-    /// 1x1 kernel: A rows are input pixels read in place (or the zero row for padding).
-    direct: bool,
+    rows: RowMode,
     /// 1x1, stride 1, no padding: output pixel `m` reads input pixel `m`.
     contiguous: bool,
     zero_row: Vec<f32>,
-    k: usize,
+    /// Segments per A row and floats per segment (the reduction is `segs * seg_len`).
+    segs: usize,
+    seg_len: usize,
 }
+
+/// How the A row of an output pixel is addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowMode {
+    /// 1x1 kernel: one segment, the input pixel's `cin_g` channels (or the zero row for padding).
+    Pixel,
+    /// Groups 1, dilation width 1: one segment per kernel row, `kw * c_in` contiguous floats.
+    KernelRow,
+    /// One segment per tap, `cin_g` floats (dilated or grouped kernels).
+    Tap,
+    /// Tiny segments: the whole receptive field gathered into one contiguous im2col row.
+    Gather,
+}
+
+/// Segments shorter than this are gathered into one im2col row: a short k loop per pointer load costs more
+/// than the copy.
+const MIN_SEGMENT: usize = 8;
 
 impl NhwcGemm {
     pub fn new(p: &Conv2dParams, s: &Shape, kernel: GemmKernel, weights: &[f32], bias: Option<&[f32]>) -> Result<Self> {
         let (packed, panel_stride, group_stride) = pack_panels(p, weights, bias, kernel.nr(), true)?;
-        let direct = p.kernel_height == 1 && p.kernel_width == 1;
-        let contiguous = direct
+        let (kh, kw) = (p.kernel_height, p.kernel_width);
+        let rows = if kh == 1 && kw == 1 {
+            RowMode::Pixel
+        } else if p.groups == 1 && p.dilation_width == 1 && kw * s.cin_g >= MIN_SEGMENT {
+            RowMode::KernelRow
+        } else if s.cin_g >= MIN_SEGMENT {
+            RowMode::Tap
+        } else {
+            RowMode::Gather
+        };
+        let (segs, seg_len) = match rows {
+            RowMode::Pixel => (1, s.cin_g),
+            RowMode::KernelRow => (kh, kw * s.cin_g),
+            RowMode::Tap => (kh * kw, s.cin_g),
+            RowMode::Gather => (1, kh * kw * s.cin_g),
+        };
+        let contiguous = rows == RowMode::Pixel
             && s.out_height == p.in_height
             && s.out_width == p.in_width
             && p.stride_height == 1
             && p.stride_width == 1;
         let mut zero_row = Vec::new();
-        zero_row.try_reserve_exact(s.cin_g)?;
-        zero_row.resize(if direct { s.cin_g } else { 0 }, 0.0);
-        Ok(NhwcGemm {
-            kernel,
-            packed,
-            panel_stride,
-            group_stride,
-            direct,
-            contiguous,
-            zero_row,
-            k: s.cin_g * p.kernel_height * p.kernel_width,
-        })
+        let zero_len = if rows == RowMode::Gather { 0 } else { seg_len };
+        zero_row.try_reserve_exact(zero_len)?;
+        zero_row.resize(zero_len, 0.0);
+        Ok(NhwcGemm { kernel, packed, panel_stride, group_stride, rows, contiguous, zero_row, segs, seg_len })
+    }
+
+    /// The algorithm name reported by the plan.
+    pub fn algorithm(&self) -> &'static str {
+        match self.rows {
+            RowMode::Pixel => "pointwise-nhwc",
+            RowMode::Gather => "im2col-gemm-nhwc",
+            RowMode::KernelRow | RowMode::Tap => "indirect-gemm-nhwc",
+        }
     }
 
     /// # Safety
@@ -61,68 +97,152 @@ impl NhwcGemm {
         let kern = &self.kernel;
         let (mr_full, nr_full) = (kern.mr, kern.nr());
         let m_total = p.batch * s.out_height * s.out_width;
-        let (mb, nb) = choose_blocks(m_total, s.cout_g, self.k, mr_full, nr_full, p.groups, threads);
+        let k = self.segs * self.seg_len;
+        let (mb, nb) = choose_blocks(m_total, s.cout_g, k, mr_full, nr_full, p.groups, threads);
         let (mcount, ncount) = (mb.count(), nb.count());
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
+        let scratch_len = match self.rows {
+            RowMode::Pixel | RowMode::Tap => 0,
+            RowMode::KernelRow | RowMode::Gather => mr_full * k,
+        };
         for_each_tile(p.groups * mcount * ncount, threads, |t| {
             let g = t / (mcount * ncount);
             let (mi, ni) = ((t / ncount) % mcount, t % ncount);
-            let scratch_len = if self.direct { 0 } else { mr_full * self.k };
             with_scratch(scratch_len, |scratch| {
-                let mut rows = [core::ptr::null::<f32>(); 16];
-                let (mrange, nrange) = (mb.range(mi), nb.range(ni));
-                let mut m0 = mrange.start;
-                while m0 < mrange.end {
-                    let mr = mr_full.min(mrange.end - m0);
-                    let mut pix = Pixel::of(m0, s);
-                    for (i, row) in rows.iter_mut().enumerate().take(mr) {
-                        *row = if self.contiguous {
-                            // SAFETY: contiguous layout: output pixel m reads input pixel m, inside the input.
-                            unsafe { xp.get().add((m0 + i) * p.c_in + g * s.cin_g) }
-                        } else if self.direct {
-                            self.direct_row(p, s, xp.get(), g, pix)
-                        } else {
-                            let dst = &mut scratch[i * self.k..(i + 1) * self.k];
+                with_pointers(mr_full * self.segs, |rows| {
+                    let (mrange, nrange) = (mb.range(mi), nb.range(ni));
+                    let mut m0 = mrange.start;
+                    while m0 < mrange.end {
+                        let mr = mr_full.min(mrange.end - m0);
+                        let mut pix = Pixel::of(m0, s);
+                        for i in 0..mr {
                             // SAFETY: `x` holds the whole input (caller contract).
-                            unsafe { im2col_row(p, s, xp.get(), g, pix, dst) };
-                            dst.as_ptr()
-                        };
-                        pix.advance(s);
+                            unsafe { self.row_pointers(p, s, xp.get(), g, m0 + i, pix, i, mr, rows, scratch) };
+                            pix.advance(s);
+                        }
+                        let n0 = nrange.start;
+                        let panel = self.packed.as_slice()
+                            [g * self.group_stride + (n0 / nr_full) * self.panel_stride..]
+                            .as_ptr();
+                        let off = m0 * p.c_out + g * s.cout_g + n0;
+                        // SAFETY: the panels of columns n0..nrange.end hold bias + k rows of nr_full floats each, a
+                        // panel_stride apart; each of the segs x mr pointers addresses seg_len readable floats;
+                        // output/residual offsets address rows m0..m0+mr, columns n0..nrange.end of this group,
+                        // inside the output, written by this tile only.
+                        unsafe {
+                            let tile = GemmTile {
+                                mr,
+                                nr: nrange.len(),
+                                k: self.seg_len,
+                                segs: self.segs,
+                                a: &rows[..mr * self.segs],
+                                csa: 1,
+                                b: panel.add(nr_full),
+                                ldb: nr_full,
+                                b_stride: self.panel_stride,
+                                bias_col: panel,
+                                bias_row: core::ptr::null(),
+                                c: yp.get().add(off),
+                                rsc: p.c_out,
+                                res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(off) },
+                                rsr: p.c_out,
+                                min: p.output_min,
+                                max: p.output_max,
+                            };
+                            call_gemm(kern, tile);
+                        }
+                        m0 += mr;
                     }
-                    let n0 = nrange.start;
-                    let panel =
-                        self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
-                    let off = m0 * p.c_out + g * s.cout_g + n0;
-                    // SAFETY: the panels of columns n0..nrange.end hold bias + k rows of nr_full floats each, a
-                    // panel_stride apart; rows point at k readable floats; output/residual offsets address rows
-                    // m0..m0+mr, columns n0..nrange.end of this group, inside the output, written by this tile only.
-                    unsafe {
-                        let tile = GemmTile {
-                            mr,
-                            nr: nrange.len(),
-                            k: self.k,
-                            segs: 1,
-                            a: &rows[..mr],
-                            csa: 1,
-                            b: panel.add(nr_full),
-                            ldb: nr_full,
-                            b_stride: self.panel_stride,
-                            bias_col: panel,
-                            bias_row: core::ptr::null(),
-                            c: yp.get().add(off),
-                            rsc: p.c_out,
-                            res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(off) },
-                            rsr: p.c_out,
-                            min: p.output_min,
-                            max: p.output_max,
-                        };
-                        call_gemm(kern, tile);
-                    }
-                    m0 += mr;
-                }
-                Ok(())
+                    Ok(())
+                })
             })
         })
+    }
+
+    /// Fills the `segs` pointers of row `i` (of `mr`) of a micro-tile: `rows[seg * mr + i]`, for output pixel
+    /// `m` at `pix`, group `g`; kernel rows cut by the left/right border are gathered into row `i` of `scratch`.
+    ///
+    /// # Safety
+    /// `x` holds the whole NHWC input described by `p`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    unsafe fn row_pointers(
+        &self,
+        p: &Conv2dParams,
+        s: &Shape,
+        x: *const f32,
+        g: usize,
+        m: usize,
+        pix: Pixel,
+        i: usize,
+        mr: usize,
+        rows: &mut [*const f32],
+        scratch: &mut [f32],
+    ) {
+        let k = self.segs * self.seg_len;
+        match self.rows {
+            RowMode::Pixel if self.contiguous => {
+                // SAFETY: contiguous layout: output pixel m reads input pixel m, inside the input.
+                rows[i] = unsafe { x.add(m * p.c_in + g * s.cin_g) };
+            }
+            RowMode::Pixel => rows[i] = self.direct_row(p, s, x, g, pix),
+            RowMode::Gather => {
+                let dst = &mut scratch[i * k..(i + 1) * k];
+                // SAFETY: forwarded contract.
+                unsafe { im2col_row(p, s, x, g, pix, dst) };
+                rows[i] = dst.as_ptr();
+            }
+            RowMode::KernelRow => {
+                let Pixel { n, oy, ox } = pix;
+                let ix0 = (ox * p.stride_width) as isize - p.pad_left as isize;
+                let inside_x = ix0 >= 0 && ix0 as usize + p.kernel_width <= p.in_width;
+                for ky in 0..p.kernel_height {
+                    let iy = (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
+                    rows[ky * mr + i] = if iy < 0 || iy >= p.in_height as isize {
+                        self.zero_row.as_ptr()
+                    } else {
+                        let line = (n * p.in_height + iy as usize) * p.in_width;
+                        if inside_x {
+                            // SAFETY: pixels ix0..ix0+kw of input row iy exist: kw * c_in floats from here.
+                            unsafe { x.add((line + ix0 as usize) * p.c_in) }
+                        } else {
+                            let dst = &mut scratch[i * k + ky * self.seg_len..][..self.seg_len];
+                            for (kx, d) in dst.chunks_exact_mut(p.c_in).enumerate() {
+                                let ix = ix0 + kx as isize;
+                                if ix < 0 || ix >= p.in_width as isize {
+                                    d.fill(0.0);
+                                } else {
+                                    // SAFETY: pixel (n, iy, ix) is inside the input.
+                                    let src = unsafe { x.add((line + ix as usize) * p.c_in) };
+                                    // SAFETY: c_in floats from a pixel inside the input.
+                                    d.copy_from_slice(unsafe { core::slice::from_raw_parts(src, p.c_in) });
+                                }
+                            }
+                            dst.as_ptr()
+                        }
+                    };
+                }
+            }
+            RowMode::Tap => {
+                let Pixel { n, oy, ox } = pix;
+                for ky in 0..p.kernel_height {
+                    let iy = (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
+                    for kx in 0..p.kernel_width {
+                        let ix = (ox * p.stride_width + kx * p.dilation_width) as isize - p.pad_left as isize;
+                        let tap = ky * p.kernel_width + kx;
+                        rows[tap * mr + i] =
+                            if iy < 0 || ix < 0 || iy >= p.in_height as isize || ix >= p.in_width as isize {
+                                self.zero_row.as_ptr()
+                            } else {
+                                let off =
+                                    ((n * p.in_height + iy as usize) * p.in_width + ix as usize) * p.c_in + g * s.cin_g;
+                                // SAFETY: the pixel is inside the input: cin_g floats from `off`.
+                                unsafe { x.add(off) }
+                            };
+                    }
+                }
+            }
+        }
     }
 
     /// Pointer to the `cin_g` input channels of group `g` that output pixel `m` reads (1x1 kernels).
@@ -137,6 +257,31 @@ impl NhwcGemm {
         // SAFETY: (n, iy, ix) is inside the input, so `off + cin_g <= input_len`.
         unsafe { x.add(off) }
     }
+}
+
+/// Runs `f` with this thread's pointer scratch of `len` entries (kept between calls, like
+/// [`with_scratch`]'s floats).
+fn with_pointers<R>(len: usize, f: impl FnOnce(&mut [*const f32]) -> Result<R>) -> Result<R> {
+    use std::cell::RefCell;
+    thread_local! {
+        static PTRS: RefCell<Vec<*const f32>> = const { RefCell::new(Vec::new()) };
+    }
+    PTRS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut v) => {
+            let have = v.len();
+            if have < len {
+                v.try_reserve_exact(len - have)?;
+                v.resize(len, core::ptr::null());
+            }
+            f(&mut v[..len])
+        }
+        Err(_) => {
+            let mut v = Vec::new();
+            v.try_reserve_exact(len)?;
+            v.resize(len, core::ptr::null());
+            f(&mut v)
+        }
+    })
 }
 
 /// Gathers output pixel `m`'s receptive field for group `g` into `dst` in `(ky, kx, ci)` order, zeros for padding.

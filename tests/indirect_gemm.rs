@@ -1,0 +1,77 @@
+//! Sweeps of the NHWC indirect-GEMM row modes (one pointer per kernel row, per tap, or a gathered im2col row)
+//! against `simdconv::reference`: every border position, stride, dilation and asymmetric padding that changes
+//! which pointers a micro-tile row gets, on every ISA under test.
+
+mod common;
+
+use common::{Clamp, Residual, check_isas, isas};
+use simdconv::{Conv2d, Conv2dParams, Layout};
+
+fn algorithm(p: &Conv2dParams) -> &'static str {
+    let s = p.validate().unwrap();
+    let w = common::data(s.weight_len, 3);
+    Conv2d::new(*p, &w, None).unwrap().kernel_choice().algorithm
+}
+
+/// `(c_in, c_out, groups, dilation)` per row mode, and the algorithm name each must report.
+const MODES: [(usize, usize, usize, usize, &str); 5] = [
+    // One pointer per kernel row: groups 1, dilation width 1, kw * c_in >= 8.
+    (3, 5, 1, 1, "indirect-gemm-nhwc"),
+    (17, 33, 1, 1, "indirect-gemm-nhwc"),
+    // One pointer per tap: dilated rows, or groups with c_in / groups >= 8.
+    (9, 7, 1, 2, "indirect-gemm-nhwc"),
+    (16, 6, 2, 1, "indirect-gemm-nhwc"),
+    // Gathered im2col rows: segments shorter than 8 floats.
+    (6, 9, 3, 1, "im2col-gemm-nhwc"),
+];
+
+#[test]
+fn every_row_mode_matches_reference_at_every_border() {
+    let list = isas();
+    let mut n = 0;
+    for (ci, co, g, dil) in MODES.iter().map(|m| (m.0, m.1, m.2, m.3)) {
+        for (kh, kw) in [(3, 3), (1, 3), (3, 1), (2, 5), (5, 2), (7, 7)] {
+            for stride in 1..=3 {
+                for (pt, pl, pb, pr) in [(0, 0, 0, 0), (1, 1, 1, 1), (0, 2, 1, 0), (2, 0, 0, 3)] {
+                    for w in [1usize, 2, 5, 13] {
+                        let need = |k: usize, a: usize, b: usize| ((k - 1) * dil + 1).saturating_sub(a + b).max(1);
+                        let p = Conv2dParams::new(need(kh, pt, pb).max(4), need(kw, pl, pr).max(w), ci, co, kh, kw)
+                            .stride(stride, stride)
+                            .dilation(dil, dil)
+                            .padding(pt, pl, pb, pr)
+                            .groups(g)
+                            .layout(Layout::Nhwc);
+                        if p.validate().is_err() {
+                            continue;
+                        }
+                        let clamp = if n % 3 == 0 { Clamp::Range(-0.5, 0.75) } else { Clamp::None };
+                        let residual = [Residual::None, Residual::Separate, Residual::InPlace][n % 3];
+                        check_isas(&p, &list, n % 2 == 0, residual, clamp, 1 + n % 2, n as u64)
+                            .unwrap_or_else(|e| panic!("{e}"));
+                        n += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(n > 500, "only {n} cases ran");
+}
+
+#[test]
+fn row_modes_are_chosen_as_documented() {
+    for (ci, co, g, dil, name) in MODES {
+        let p = Conv2dParams::new(9, 9, ci, co, 3, 3).dilation(dil, dil).groups(g);
+        assert_eq!(algorithm(&p), name, "c_in {ci}, groups {g}, dilation {dil}");
+    }
+    assert_eq!(algorithm(&Conv2dParams::new(9, 9, 8, 8, 1, 1)), "pointwise-nhwc");
+}
+
+/// A batch of images: kernel-row pointers never run from one image into the next.
+#[test]
+fn batches_and_stems() {
+    let list = isas();
+    for (h, ci, co, k, s, pad) in [(17, 3, 32, 3, 2, 1), (23, 3, 64, 7, 2, 3), (9, 4, 20, 3, 1, 1)] {
+        let p = Conv2dParams::new(h, h, ci, co, k, k).batch(3).stride(s, s).padding(pad, pad, pad, pad);
+        check_isas(&p, &list, true, Residual::Separate, Clamp::Relu6, 2, 11).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
