@@ -23,6 +23,12 @@ pub(crate) struct NhwcGemm {
     /// Segments per A row and floats per segment (the reduction is `segs * seg_len`).
     segs: usize,
     seg_len: usize,
+    /// Offset of each segment from the first input float of an output pixel's receptive field (its top-left
+    /// tap, group 0), for pixels whose receptive field lies inside the input.
+    seg_offsets: Vec<usize>,
+    /// Output rows `oy` and columns `ox` whose receptive field lies inside the input (no padding taps).
+    inner_y: core::ops::Range<usize>,
+    inner_x: core::ops::Range<usize>,
 }
 
 /// How the A row of an output pixel is addressed.
@@ -70,7 +76,38 @@ impl NhwcGemm {
         let zero_len = if rows == RowMode::Gather { 0 } else { seg_len };
         zero_row.try_reserve_exact(zero_len)?;
         zero_row.resize(zero_len, 0.0);
-        Ok(NhwcGemm { kernel, packed, panel_stride, group_stride, rows, contiguous, zero_row, segs, seg_len })
+        let mut seg_offsets = Vec::new();
+        seg_offsets.try_reserve_exact(segs)?;
+        let (tap_y, tap_x) = (p.dilation_height * p.in_width * p.c_in, p.dilation_width * p.c_in);
+        match rows {
+            RowMode::Pixel | RowMode::Gather => seg_offsets.push(0),
+            RowMode::KernelRow => seg_offsets.extend((0..kh).map(|ky| ky * tap_y)),
+            RowMode::Tap => seg_offsets.extend((0..kh * kw).map(|t| (t / kw) * tap_y + (t % kw) * tap_x)),
+        }
+        let inner = |out: usize, input: usize, k: usize, stride: usize, dil: usize, pad: usize| {
+            // Smallest `o` with `o * stride >= pad`, and one past the largest with
+            // `o * stride - pad + (k - 1) * dil < input`.
+            let lo = pad.div_ceil(stride);
+            let span = (k - 1) * dil;
+            let hi = if input + pad > span { ((input + pad - span - 1) / stride + 1).min(out) } else { 0 };
+            lo.min(hi)..hi
+        };
+        let inner_y = inner(s.out_height, p.in_height, kh, p.stride_height, p.dilation_height, p.pad_top);
+        let inner_x = inner(s.out_width, p.in_width, kw, p.stride_width, p.dilation_width, p.pad_left);
+        Ok(NhwcGemm {
+            kernel,
+            packed,
+            panel_stride,
+            group_stride,
+            rows,
+            contiguous,
+            zero_row,
+            segs,
+            seg_len,
+            seg_offsets,
+            inner_y,
+            inner_x,
+        })
     }
 
     /// The algorithm name reported by the plan.
@@ -112,13 +149,20 @@ impl NhwcGemm {
                 with_pointers(mr_full * self.segs, |rows| {
                     let (mrange, nrange) = (mb.range(mi), nb.range(ni));
                     let mut m0 = mrange.start;
+                    let mut pix = Pixel::of(m0, s);
                     while m0 < mrange.end {
                         let mr = mr_full.min(mrange.end - m0);
-                        let mut pix = Pixel::of(m0, s);
-                        for i in 0..mr {
-                            // SAFETY: `x` holds the whole input (caller contract).
-                            unsafe { self.row_pointers(p, s, xp.get(), g, m0 + i, pix, i, mr, rows, scratch) };
-                            pix.advance(s);
+                        // SAFETY (both calls): `x` holds the whole input (caller contract).
+                        if !unsafe { self.inner_tile_pointers(p, s, xp.get(), g, pix, mr, rows) } {
+                            for i in 0..mr {
+                                unsafe { self.row_pointers(p, s, xp.get(), g, m0 + i, pix, i, mr, rows, scratch) };
+                                pix.advance(s);
+                            }
+                        } else {
+                            pix.ox += mr;
+                            if pix.ox == s.out_width {
+                                pix.advance_row(s);
+                            }
                         }
                         let n0 = nrange.start;
                         let panel = self.packed.as_slice()
@@ -157,6 +201,43 @@ impl NhwcGemm {
                 })
             })
         })
+    }
+
+    /// Fast path for a micro-tile of `mr` pixels from `pix` on one output row, all with receptive fields inside
+    /// the input: fills every pointer by strides and returns true; otherwise leaves `rows` alone, returns false.
+    ///
+    /// # Safety
+    /// `x` holds the whole NHWC input described by `p`.
+    #[inline]
+    unsafe fn inner_tile_pointers(
+        &self,
+        p: &Conv2dParams,
+        s: &Shape,
+        x: *const f32,
+        g: usize,
+        pix: Pixel,
+        mr: usize,
+        rows: &mut [*const f32],
+    ) -> bool {
+        let Pixel { n, oy, ox } = pix;
+        if self.rows == RowMode::Gather
+            || !self.inner_y.contains(&oy)
+            || ox < self.inner_x.start
+            || ox + mr > self.inner_x.end
+        {
+            return false;
+        }
+        let (iy, ix) = (oy * p.stride_height - p.pad_top, ox * p.stride_width - p.pad_left);
+        let base = ((n * p.in_height + iy) * p.in_width + ix) * p.c_in + g * s.cin_g;
+        let step = p.stride_width * p.c_in;
+        for (seg, &off) in self.seg_offsets.iter().enumerate() {
+            for (i, r) in rows[seg * mr..(seg + 1) * mr].iter_mut().enumerate() {
+                // SAFETY: pixel ox + i's receptive field lies inside the input (inner ranges), so segment `seg`
+                // of it starts at an input pixel and its `seg_len` floats stay inside that pixel's input row.
+                *r = unsafe { x.add(base + off + i * step) };
+            }
+        }
+        true
     }
 
     /// Fills the `segs` pointers of row `i` (of `mr`) of a micro-tile: `rows[seg * mr + i]`, for output pixel
@@ -324,12 +405,17 @@ impl Pixel {
     fn advance(&mut self, s: &Shape) {
         self.ox += 1;
         if self.ox == s.out_width {
-            self.ox = 0;
-            self.oy += 1;
-            if self.oy == s.out_height {
-                self.oy = 0;
-                self.n += 1;
-            }
+            self.advance_row(s);
+        }
+    }
+    /// Moves to the first pixel of the next output row.
+    #[inline]
+    fn advance_row(&mut self, s: &Shape) {
+        self.ox = 0;
+        self.oy += 1;
+        if self.oy == s.out_height {
+            self.oy = 0;
+            self.n += 1;
         }
     }
 }

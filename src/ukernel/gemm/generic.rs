@@ -45,6 +45,8 @@ pub struct GemmTile<'a> {
 
 /// How far ahead (in floats) the A rows are prefetched.
 const PREFETCH_FLOATS: usize = 64;
+/// Segments shorter than this are not prefetched.
+const PREFETCH_MIN_K: usize = 32;
 
 /// Signature shared by every GEMM micro-kernel entry point.
 pub type GemmFn = unsafe fn(&GemmTile<'_>);
@@ -123,7 +125,7 @@ unsafe fn panel<S: Simd, const MR: usize, const NV: usize>(
             acc = k_loop::<S, MR, NV>(simd, acc, ap, bp, t.k, t.csa, t.ldb);
             bp = bp.add(t.k * t.ldb);
         }
-        store_tile::<S, MR, NV>(simd, t, nr, c, res, &mut acc);
+        store_tile::<S, MR, NV>(simd, t, nr, c, res, acc);
     }
 }
 
@@ -144,8 +146,9 @@ unsafe fn k_loop<S: Simd, const MR: usize, const NV: usize>(
     let lanes = S::F32_LANES;
     let zero = simd.splat_f32s(0.0);
     // Every 16 k steps (a cache line of each A row), prefetch the A rows a few lines ahead: rows read in place
-    // from a caller's tensor are MR separate streams that the hardware prefetcher follows poorly.
-    let prefetch_rows = csa == 1;
+    // from a caller's tensor are MR separate streams that the hardware prefetcher follows poorly. Short segments
+    // (a stem's kernel rows) are left to the hardware: the prefetches would cost more than they hide.
+    let prefetch_rows = csa == 1 && k >= PREFETCH_MIN_K;
     // SAFETY: the reads stay inside the extents of the caller's contract.
     unsafe {
         for kk in 0..k {
@@ -179,7 +182,7 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
     nr: usize,
     c: *mut f32,
     res: *const f32,
-    acc: &mut [[S::f32s; NV]; MR],
+    mut acc: [[S::f32s; NV]; MR],
 ) {
     let lanes = S::F32_LANES;
     let full = nr == NV * lanes;
