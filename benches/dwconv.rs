@@ -45,7 +45,8 @@ fn kernels(c: &mut Criterion) {
         let p = layer(28, 28, 96, k, stride, kernel.layout());
         let s = p.validate().unwrap();
         let w: Vec<f32> = (0..s.weight_len).map(|i| (i % 7) as f32 * 0.1 - 0.3).collect();
-        let conv = Conv2d::with_options(p, &w, None, PlanOptions { isa: Some(kernel.isa) }).unwrap();
+        let conv =
+            Conv2d::with_options(p, &w, None, PlanOptions { isa: Some(kernel.isa), ..Default::default() }).unwrap();
         assert_eq!(conv.kernel_choice().kernel, kernel.name, "the plan runs the kernel the bench is named after");
         bench_layer(&mut group, BenchmarkId::new(kernel.name, "28x28x96"), &conv);
     }

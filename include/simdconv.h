@@ -96,6 +96,13 @@
 #define SIMDCONV_WEIGHT_LAYOUT_HWIO 2
 
 /**
+ * `simdconv_conv2d_create_ex` flag: use Winograd F(4x4, 3x3) when the convolution is 3x3 with stride 1, dilation 1
+ * and one group (otherwise ignored). Faster, not exact: the error per output is at most `1e-5 * sum |w| |x|`
+ * (see `PlanOptions::winograd` in the Rust API); a NaN or infinite input spreads to its whole 4x4 output tile.
+ */
+#define SIMDCONV_CREATE_WINOGRAD 1
+
+/**
  * A planned convolution: validated descriptor, packed weights and bias, chosen kernels. Opaque to C; created by
  * `simdconv_conv2d_create`, released by `simdconv_conv2d_destroy`.
  */
@@ -160,6 +167,19 @@ int32_t simdconv_conv2d_create(const struct simdconv_conv2d_desc *desc,
                                const float *weights,
                                const float *bias,
                                struct simdconv_conv2d **out);
+
+/**
+ * `simdconv_conv2d_create` with option `flags`: a bitwise OR of `SIMDCONV_CREATE_*` values (0 for none, which
+ * equals `simdconv_conv2d_create`). Unknown flag bits are an invalid argument.
+ *
+ * # Safety
+ * As `simdconv_conv2d_create`.
+ */
+int32_t simdconv_conv2d_create_ex(const struct simdconv_conv2d_desc *desc,
+                                  const float *weights,
+                                  const float *bias,
+                                  uint32_t flags,
+                                  struct simdconv_conv2d **out);
 
 /**
  * Runs the convolution: `output = clamp(conv(input) + bias)`. `input` holds `batch * in_height * in_width *

@@ -11,6 +11,14 @@ use crate::plan::{KernelChoice, Plan};
 pub struct PlanOptions {
     /// Build the plan for this ISA instead of [`isa::isa`]'s choice; an ISA this CPU lacks is an error.
     pub isa: Option<Isa>,
+    /// Use Winograd F(4x4, 3x3) when the convolution is 3x3 with stride 1, dilation 1 and one group (otherwise
+    /// ignored): about twice the speed of the exact path on ResNet-sized layers, at the price of rounding.
+    ///
+    /// Error bound (measured on data in `[-1, 1]`, `c_in` up to 512, tested): `|y - exact| <= 1e-5 * sum |w| |x|`
+    /// per output (plus the usual rounding of bias and residual), against `(9 c_in + 2) * 2^-23 * sum |w| |x|` for
+    /// the exact path. A NaN or infinite input spreads to the whole 4x4 output tile it belongs to (and beyond, for
+    /// neighbouring tiles sharing the pixel); plans with non-finite weights use the exact path.
+    pub winograd: bool,
 }
 
 /// Output tensor dimensions (the layout decides their order in memory).
@@ -73,7 +81,7 @@ impl Conv2d {
             Some(i) => i.check_available()?,
             None => isa::isa()?,
         };
-        let plan = Plan::new(&params, &shape, isa, weights, bias)?;
+        let plan = Plan::new(&params, &shape, isa, weights, bias, opts.winograd)?;
         Ok(Conv2d { params, shape, plan })
     }
 

@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use crate::api::Conv2d;
+use crate::api::{Conv2d, PlanOptions};
 use crate::error::{Error, Result};
 use crate::isa::{self, Isa};
 use crate::params::{Conv2dParams, Layout, WeightLayout};
@@ -38,6 +38,11 @@ pub const SIMDCONV_WEIGHT_LAYOUT_OIHW: u32 = 0;
 pub const SIMDCONV_WEIGHT_LAYOUT_OHWI: u32 = 1;
 /// `weight_layout`: `[kernel_height][kernel_width][I][out_channels]` (TensorFlow).
 pub const SIMDCONV_WEIGHT_LAYOUT_HWIO: u32 = 2;
+
+/// `simdconv_conv2d_create_ex` flag: use Winograd F(4x4, 3x3) when the convolution is 3x3 with stride 1, dilation 1
+/// and one group (otherwise ignored). Faster, not exact: the error per output is at most `1e-5 * sum |w| |x|`
+/// (see `PlanOptions::winograd` in the Rust API); a NaN or infinite input spreads to its whole 4x4 output tile.
+pub const SIMDCONV_CREATE_WINOGRAD: u32 = 1;
 
 /// Describes a 2-D fp32 convolution. Output channel `o` belongs to group `o / (out_channels / groups)` and reads
 /// input channels `g * I .. (g + 1) * I` with `I = in_channels / groups`, as in ONNX and PyTorch.
@@ -109,7 +114,28 @@ pub unsafe extern "C" fn simdconv_conv2d_create(
         unsafe { out.write_unaligned(ptr::null_mut()) };
     }
     // SAFETY: forwarded contract.
-    guard(SIMDCONV_STATUS_INTERNAL_ERROR, || status(unsafe { create(desc, weights, bias, out) }))
+    guard(SIMDCONV_STATUS_INTERNAL_ERROR, || status(unsafe { create(desc, weights, bias, 0, out) }))
+}
+
+/// `simdconv_conv2d_create` with option `flags`: a bitwise OR of `SIMDCONV_CREATE_*` values (0 for none, which
+/// equals `simdconv_conv2d_create`). Unknown flag bits are an invalid argument.
+///
+/// # Safety
+/// As `simdconv_conv2d_create`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn simdconv_conv2d_create_ex(
+    desc: *const simdconv_conv2d_desc,
+    weights: *const f32,
+    bias: *const f32,
+    flags: u32,
+    out: *mut *mut simdconv_conv2d,
+) -> i32 {
+    if !out.is_null() {
+        // SAFETY: as in `simdconv_conv2d_create`.
+        unsafe { out.write_unaligned(ptr::null_mut()) };
+    }
+    // SAFETY: forwarded contract.
+    guard(SIMDCONV_STATUS_INTERNAL_ERROR, || status(unsafe { create(desc, weights, bias, flags, out) }))
 }
 
 /// Runs the convolution: `output = clamp(conv(input) + bias)`. `input` holds `batch * in_height * in_width *
@@ -303,8 +329,12 @@ unsafe fn create(
     desc: *const simdconv_conv2d_desc,
     weights: *const f32,
     bias: *const f32,
+    flags: u32,
     out: *mut *mut simdconv_conv2d,
 ) -> Result<()> {
+    if flags & !SIMDCONV_CREATE_WINOGRAD != 0 {
+        return Err(Error::invalid(format!("unknown create flags {flags:#x}")));
+    }
     check_ptr(desc, "desc")?;
     check_ptr(weights, "weights")?;
     check_ptr(out.cast_const(), "out")?;
@@ -320,7 +350,8 @@ unsafe fn create(
     let weights = unsafe { std::slice::from_raw_parts(weights, shape.weight_len) };
     // SAFETY: a non-NULL `bias` is aligned (checked) and holds `c_out` floats by the caller's contract.
     let bias = (!bias.is_null()).then(|| unsafe { std::slice::from_raw_parts(bias, params.c_out) });
-    let conv = Conv2d::new(params, weights, bias)?;
+    let opts = PlanOptions { winograd: flags & SIMDCONV_CREATE_WINOGRAD != 0, ..PlanOptions::default() };
+    let conv = Conv2d::with_options(params, weights, bias, opts)?;
     let handle = Box::into_raw(Box::new(simdconv_conv2d { conv }));
     // SAFETY: `out` is non-NULL, aligned and writable (checked and the caller's contract).
     unsafe { out.write(handle) };

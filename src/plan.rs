@@ -3,6 +3,7 @@
 use crate::driver::dwconv::Depthwise;
 use crate::driver::gemm_nchw::NchwGemm;
 use crate::driver::gemm_nhwc::NhwcGemm;
+use crate::driver::winograd::Winograd;
 use crate::error::{Error, Result};
 use crate::isa::Isa;
 use crate::params::{Conv2dParams, Layout, Shape};
@@ -14,6 +15,7 @@ pub(crate) enum Algo {
     Nhwc(NhwcGemm),
     Nchw(NchwGemm),
     Depthwise(Depthwise),
+    Winograd(Winograd),
 }
 
 /// What the plan chose, for reports and benchmark output.
@@ -33,8 +35,21 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    pub fn new(p: &Conv2dParams, s: &Shape, isa: Isa, weights: &[f32], bias: Option<&[f32]>) -> Result<Plan> {
+    pub fn new(
+        p: &Conv2dParams,
+        s: &Shape,
+        isa: Isa,
+        weights: &[f32],
+        bias: Option<&[f32]>,
+        winograd: bool,
+    ) -> Result<Plan> {
         let kernel = gemm::for_isa(isa).ok_or_else(|| Error::Unsupported(format!("no GEMM kernel for ISA {isa}")))?;
+        // Winograd only on request; its transformed weights mix the taps, so non-finite weights stay exact.
+        if winograd && Winograd::applies(p) && weights.iter().all(|w| w.is_finite()) {
+            let wg = Winograd::new(p, isa, kernel, weights, bias)?;
+            let choice = KernelChoice { algorithm: wg.algorithm(), kernel: wg.kernel_name(), isa };
+            return Ok(Plan { algo: Algo::Winograd(wg), choice });
+        }
         // The depthwise kernels skip padded taps; that equals multiplying by the padding zeros only for finite
         // weights, so a non-finite weight sends the plan to the GEMM path, which multiplies them.
         // The NCHW depthwise path splits each input row into `stride_width` phases of our own; strides beyond
@@ -77,6 +92,7 @@ impl Plan {
                 Algo::Nhwc(a) => a.run(p, s, x, res, y, threads),
                 Algo::Nchw(a) => a.run(p, s, x, res, y, threads),
                 Algo::Depthwise(a) => a.run(p, s, x, res, y, threads),
+                Algo::Winograd(a) => a.run(p, s, x, res, y, threads),
             }
         }
     }

@@ -74,7 +74,9 @@ fn invalid_parameters_are_rejected() {
         // Any weights: validation comes first.
         expect_invalid(what, || Conv2d::new(p, &[0.0; 8], None));
         for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
-            expect_invalid(what, || Conv2d::with_options(p, &[], Some(&[0.0; 6]), PlanOptions { isa: Some(isa) }));
+            expect_invalid(what, || {
+                Conv2d::with_options(p, &[], Some(&[0.0; 6]), PlanOptions { isa: Some(isa), ..Default::default() })
+            });
         }
         expect_invalid(what, || reference::conv2d_f64(&p, &[], &[], None, None));
     }
@@ -120,7 +122,7 @@ fn wrong_slice_lengths_are_rejected() {
             let w = data(s.weight_len, 1);
             let b = data(p.c_out, 2);
             for isa in isas() {
-                let o = PlanOptions { isa: Some(isa) };
+                let o = PlanOptions { isa: Some(isa), ..Default::default() };
                 for n in [0, s.weight_len - 1, s.weight_len + 1, 2 * s.weight_len] {
                     expect_invalid("weights", || Conv2d::with_options(p, &data(n, 1), Some(&b), o));
                 }
@@ -367,7 +369,7 @@ fn subnormals_are_not_flushed() {
             for (kh, pad) in [(1, 0), (3, 1)] {
                 let p = Conv2dParams::new(5, 6, 3, 19, kh, kh).padding(pad, pad, pad, pad).layout(layout);
                 let s = p.validate().unwrap();
-                let o = PlanOptions { isa: Some(isa) };
+                let o = PlanOptions { isa: Some(isa), ..Default::default() };
                 // Weight 1.0 on input channel 0 at the centre tap only; inputs subnormal on channel 0.
                 let mut w = vec![0.0f32; s.weight_len];
                 for oc in 0..p.c_out {
@@ -416,7 +418,8 @@ fn check_negative_zero(p: Conv2dParams) {
             let w = vec![-1.0f32; s.weight_len];
             let x = vec![0.0f32; s.input_len];
             let b = vec![-0.0f32; p.c_out];
-            let conv = Conv2d::with_options(p, &w, Some(&b), PlanOptions { isa: Some(isa) }).unwrap();
+            let conv =
+                Conv2d::with_options(p, &w, Some(&b), PlanOptions { isa: Some(isa), ..Default::default() }).unwrap();
             let got = common::run_plain(&conv, &x, 1);
             let algo = conv.kernel_choice().algorithm;
             assert!(got.iter().all(|v| v.to_bits() == (-0.0f32).to_bits()), "{isa} {algo} {p:?}: {:?}", &got[..4]);
@@ -461,7 +464,13 @@ fn exact_size_buffers() {
         let t = Tensors::new(&p, true, common::Residual::Separate, 31).unwrap();
         let want = t.reference(&p);
         for isa in isas() {
-            let conv = Conv2d::with_options(p, &t.weights, t.bias.as_deref(), PlanOptions { isa: Some(isa) }).unwrap();
+            let conv = Conv2d::with_options(
+                p,
+                &t.weights,
+                t.bias.as_deref(),
+                PlanOptions { isa: Some(isa), ..Default::default() },
+            )
+            .unwrap();
             let mut y = vec![0.0f32; s.output_len];
             conv.run_with(&t.input, &mut y, 1, t.residual.as_deref()).unwrap();
             reference::compare(&p, &y, &want).unwrap_or_else(|e| panic!("{isa} {p:?}: {e}"));
@@ -482,7 +491,13 @@ fn residual_may_alias_the_input() {
         let t = Tensors::new(&p, true, common::Residual::None, 32).unwrap();
         let want = reference::conv2d_f64(&p, &t.input, &t.weights, t.bias.as_deref(), Some(&t.input)).unwrap();
         for isa in isas() {
-            let conv = Conv2d::with_options(p, &t.weights, t.bias.as_deref(), PlanOptions { isa: Some(isa) }).unwrap();
+            let conv = Conv2d::with_options(
+                p,
+                &t.weights,
+                t.bias.as_deref(),
+                PlanOptions { isa: Some(isa), ..Default::default() },
+            )
+            .unwrap();
             let mut y = vec![0.0f32; s.output_len];
             conv.run_with(&t.input, &mut y, 2, Some(&t.input)).unwrap();
             reference::compare(&p, &y, &want).unwrap_or_else(|e| panic!("{isa} {p:?}: {e}"));

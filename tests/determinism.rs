@@ -24,7 +24,7 @@ fn plan(p: &Conv2dParams, isa: Isa) -> (Conv2d, Vec<f32>) {
     let s = p.validate().unwrap();
     let w = data(s.weight_len, 21);
     let b = data(p.c_out, 22);
-    let conv = Conv2d::with_options(*p, &w, Some(&b), PlanOptions { isa: Some(isa) }).unwrap();
+    let conv = Conv2d::with_options(*p, &w, Some(&b), PlanOptions { isa: Some(isa), ..Default::default() }).unwrap();
     assert!(conv.flops() > 3_000_000, "{p:?} is too small to be split over threads");
     let x = data(s.input_len, 23);
     let y = run_plain(&conv, &x, 1);

@@ -52,7 +52,7 @@ fn check(p: Conv2dParams, isa: Isa, e: Extras) -> Vec<f32> {
     let x = data(s.input_len, 13);
     let r = data(s.output_len, 14);
     let bias = e.bias.then_some(&b[..]);
-    let conv = Conv2d::with_options(p, &w, bias, PlanOptions { isa: Some(isa) })
+    let conv = Conv2d::with_options(p, &w, bias, PlanOptions { isa: Some(isa), ..Default::default() })
         .unwrap_or_else(|err| panic!("{isa} {p:?}: {err}"));
     let choice = conv.kernel_choice();
     let want_algo = if p.layout == Layout::Nhwc { "depthwise-nhwc" } else { "depthwise-nchw" };
@@ -138,7 +138,7 @@ fn sweep_specialised_shapes() {
                                         p,
                                         &data(c * k * k, 1),
                                         None,
-                                        PlanOptions { isa: Some(isa) },
+                                        PlanOptions { isa: Some(isa), ..Default::default() },
                                     )
                                     .unwrap();
                                     assert_eq!(conv.kernel_choice().kernel, expect_kernel(&p, isa, shape));
@@ -328,7 +328,9 @@ fn non_finite_values() {
                         w[0] = f32::NAN;
                         w[s.weight_len - 1] = f32::INFINITY;
                     }
-                    let conv = Conv2d::with_options(p, &w, Some(&b), PlanOptions { isa: Some(isa) }).unwrap();
+                    let conv =
+                        Conv2d::with_options(p, &w, Some(&b), PlanOptions { isa: Some(isa), ..Default::default() })
+                            .unwrap();
                     let depthwise = conv.kernel_choice().algorithm.starts_with("depthwise");
                     assert_eq!(depthwise, !bad_weights, "{p:?}: {:?}", conv.kernel_choice());
                     let mut y = vec![0.0; s.output_len];

@@ -193,7 +193,7 @@ fn forced_isa_that_cannot_run_fails() {
     let p = Conv2dParams::new(4, 4, 3, 5, 3, 3);
     let w = common::data(p.validate().unwrap().weight_len, 1);
     for isa in Isa::ALL.into_iter().filter(|i| !i.available()) {
-        match Conv2d::with_options(p, &w, None, PlanOptions { isa: Some(isa) }) {
+        match Conv2d::with_options(p, &w, None, PlanOptions { isa: Some(isa), ..Default::default() }) {
             Err(Error::Unsupported(_)) => {}
             Err(e) => panic!("forcing unavailable {isa}: expected Unsupported, got {e:?}"),
             Ok(c) => panic!("forcing unavailable {isa} built a plan for {}", c.isa()),
@@ -207,7 +207,7 @@ fn forced_isa_that_cannot_run_fails() {
     }
     // Every available ISA builds a plan that reports exactly that ISA.
     for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
-        let c = Conv2d::with_options(p, &w, None, PlanOptions { isa: Some(isa) }).unwrap();
+        let c = Conv2d::with_options(p, &w, None, PlanOptions { isa: Some(isa), ..Default::default() }).unwrap();
         assert_eq!(c.isa(), isa);
         assert_eq!(c.kernel_choice().isa, isa);
     }

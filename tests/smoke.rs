@@ -29,7 +29,8 @@ fn shapes_all_isas() {
             let b = data(p.c_out, 2);
             let x = data(s.input_len, 3);
             let r = data(s.output_len, 4);
-            let conv = Conv2d::with_options(p, &w, Some(&b), PlanOptions { isa: Some(isa) }).unwrap();
+            let conv =
+                Conv2d::with_options(p, &w, Some(&b), PlanOptions { isa: Some(isa), ..Default::default() }).unwrap();
             let mut y = vec![0.0; s.output_len];
             conv.run_with(&x, &mut y, 1, Some(&r)).unwrap();
             let want = reference::conv2d_f64(&p, &x, &w, Some(&b), Some(&r)).unwrap();

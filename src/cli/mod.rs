@@ -158,7 +158,7 @@ impl Ctx<'_> {
         };
         let what = format!("{} ({})", row.name, layout_name(layout));
         let check_started = Instant::now();
-        let planned = Conv2d::with_options(p, &w, Some(&b), PlanOptions { isa: Some(self.isa) });
+        let planned = Conv2d::with_options(p, &w, Some(&b), PlanOptions { isa: Some(self.isa), ..Default::default() });
         let reference = Reference::new(&p, &x, &w, &b);
         let (conv, reference) = match (planned, reference) {
             (Ok(c), Ok(r)) => (c, r),

@@ -7,6 +7,7 @@
 pub mod dwconv;
 pub mod gemm_nchw;
 pub mod gemm_nhwc;
+pub mod winograd;
 
 use crate::error::{Error, Result};
 use crate::ukernel::gemm::{GemmKernel, GemmTile};

@@ -2,3 +2,4 @@
 
 pub mod dwconv;
 pub mod gemm;
+pub mod winograd;

@@ -154,8 +154,9 @@ pub fn run_guarded(
     residual: Residual,
     threads: usize,
 ) -> Result<Vec<f32>, String> {
-    let conv = Conv2d::with_options(*p, &t.weights, t.bias.as_deref(), PlanOptions { isa: Some(isa) })
-        .map_err(|e| format!("plan failed: {e}"))?;
+    let conv =
+        Conv2d::with_options(*p, &t.weights, t.bias.as_deref(), PlanOptions { isa: Some(isa), ..Default::default() })
+            .map_err(|e| format!("plan failed: {e}"))?;
     if conv.isa() != isa {
         return Err(format!("plan for {isa} reports ISA {}", conv.isa()));
     }
@@ -250,7 +251,8 @@ pub fn same_bits(a: &[f32], b: &[f32]) -> Result<(), String> {
 
 /// `algorithm / kernel` of the plan for `p` on `isa`, for failure messages.
 pub fn plan_name(p: &Conv2dParams, isa: Isa, t: &Tensors) -> String {
-    match Conv2d::with_options(*p, &t.weights, t.bias.as_deref(), PlanOptions { isa: Some(isa) }) {
+    match Conv2d::with_options(*p, &t.weights, t.bias.as_deref(), PlanOptions { isa: Some(isa), ..Default::default() })
+    {
         Ok(c) => format!("{} / {}", c.kernel_choice().algorithm, c.kernel_choice().kernel),
         Err(e) => format!("no plan: {e}"),
     }
