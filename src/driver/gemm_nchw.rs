@@ -196,7 +196,7 @@ fn nchw_blocks(
 
 /// Packs pixels `pstart .. pstart + plen` of one image and group into panels `dst[q][k][nr_full]`
 /// (k = (ci, ky, kx)), zero-padded past `plen`. Reads each input row once, front to back, for all panels.
-/// `x` points at the group's first channel plane; `offsets` is scratch for the per-pixel window origins.
+/// `x` points at the group's first channel plane; `offsets` is scratch for the pixel runs.
 ///
 /// # Safety
 /// `x` holds `cin_g` channel planes of the NCHW input described by `p`.
@@ -208,7 +208,7 @@ unsafe fn pack_block(
     pstart: usize,
     plen: usize,
     nr_full: usize,
-    offsets: &mut Vec<(isize, isize)>,
+    offsets: &mut Vec<Run>,
     dst: &mut [f32],
 ) {
     let (h, w) = (p.in_height, p.in_width);
@@ -229,49 +229,81 @@ unsafe fn pack_block(
         }
         return;
     }
-    // Window origin (iy0, ix0) of each pixel, computed once.
+    // Runs of pixels on one output row, per panel: `(panel, first column, length, iy0, ix0)` with the window
+    // origin of the run's first pixel; the run's pixel `t` reads input column `ix0 + t * stride_width`.
     offsets.clear();
     let (mut oy, mut ox) = (pstart / s.out_width, pstart % s.out_width);
-    for _ in 0..plen {
-        offsets.push((
-            (oy * p.stride_height) as isize - p.pad_top as isize,
-            (ox * p.stride_width) as isize - p.pad_left as isize,
-        ));
-        ox += 1;
+    let mut j = 0;
+    while j < plen {
+        let (q, col) = (j / nr_full, j % nr_full);
+        let len = (s.out_width - ox).min(nr_full - col).min(plen - j);
+        offsets.push(Run {
+            panel: q,
+            col,
+            len,
+            iy0: (oy * p.stride_height) as isize - p.pad_top as isize,
+            ix0: (ox * p.stride_width) as isize - p.pad_left as isize,
+        });
+        j += len;
+        ox += len;
         if ox == s.out_width {
             ox = 0;
             oy += 1;
         }
     }
-    for q in 0..panels {
-        let offs = &offsets[q * nr_full..plen.min((q + 1) * nr_full)];
-        let (ymin, ymax) = (offs.iter().map(|o| o.0).min().unwrap_or(0), offs.iter().map(|o| o.0).max().unwrap_or(0));
-        let (xmin, xmax) = (offs.iter().map(|o| o.1).min().unwrap_or(0), offs.iter().map(|o| o.1).max().unwrap_or(0));
+    let sw = p.stride_width;
+    let hw = h * w;
+    let ci_step = taps * nr_full;
+    for r in offsets.iter() {
         for tap in 0..taps {
             let dy = ((tap / p.kernel_width) * p.dilation_height) as isize;
             let dx = ((tap % p.kernel_width) * p.dilation_width) as isize;
-            let inside = ymin + dy >= 0 && xmin + dx >= 0 && ymax + dy < h as isize && xmax + dx < w as isize;
-            for ci in 0..s.cin_g {
-                let plane = &src[ci * h * w..][..h * w];
-                let d = &mut dst[(q * k + ci * taps + tap) * nr_full..][..nr_full];
-                if inside {
-                    for (v, &(iy0, ix0)) in d.iter_mut().zip(offs) {
-                        *v = plane[((iy0 + dy) * w as isize + ix0 + dx) as usize];
-                    }
-                } else {
-                    for (v, &(iy0, ix0)) in d.iter_mut().zip(offs) {
-                        let (iy, ix) = (iy0 + dy, ix0 + dx);
-                        *v = if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                            plane[iy as usize * w + ix as usize]
-                        } else {
-                            0.0
-                        };
+            let (iy, ix) = (r.iy0 + dy, r.ix0 + dx);
+            let last = ix + ((r.len - 1) * sw) as isize;
+            let d0 = (r.panel * k + tap) * nr_full + r.col;
+            // Row `ci * taps + tap` of the panel, columns r.col .. r.col + r.len, for every channel of the group.
+            let rows = dst[d0..].chunks_mut(ci_step).take(s.cin_g);
+            if iy < 0 || iy >= h as isize {
+                rows.for_each(|d| d[..r.len].fill(0.0));
+            } else if ix >= 0 && last < w as isize {
+                let from = iy as usize * w + ix as usize;
+                for (ci, d) in rows.enumerate() {
+                    let src = &src[ci * hw + from..][..=(last - ix) as usize];
+                    if sw == 1 {
+                        copy_short(&mut d[..r.len], src);
+                    } else {
+                        for (v, x) in d[..r.len].iter_mut().zip(src.iter().step_by(sw)) {
+                            *v = *x;
+                        }
                     }
                 }
-                d[offs.len()..].fill(0.0);
+            } else {
+                for (ci, d) in rows.enumerate() {
+                    let row = &src[ci * hw + iy as usize * w..][..w];
+                    for (t, v) in d[..r.len].iter_mut().enumerate() {
+                        let c = ix + (t * sw) as isize;
+                        *v = if c >= 0 && c < w as isize { row[c as usize] } else { 0.0 };
+                    }
+                }
             }
         }
     }
+    // Zero the columns past `plen` of the last panel.
+    if plen % nr_full != 0 {
+        for kk in 0..k {
+            dst[((panels - 1) * k + kk) * nr_full + plen % nr_full..][..nr_full - plen % nr_full].fill(0.0);
+        }
+    }
+}
+
+/// A run of output pixels on one output row inside one packed panel.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    panel: usize,
+    col: usize,
+    len: usize,
+    iy0: isize,
+    ix0: isize,
 }
 
 /// Copies a short row (a panel row of 4..32 floats) with fixed-size moves instead of a `memcpy` call per row.
