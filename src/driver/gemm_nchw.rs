@@ -289,7 +289,7 @@ unsafe fn pack_block(
         }
     }
     // Zero the columns past `plen` of the last panel.
-    if plen % nr_full != 0 {
+    if !plen.is_multiple_of(nr_full) {
         for kk in 0..k {
             dst[((panels - 1) * k + kk) * nr_full + plen % nr_full..][..nr_full - plen % nr_full].fill(0.0);
         }
