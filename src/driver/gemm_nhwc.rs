@@ -208,6 +208,7 @@ impl NhwcGemm {
     ///
     /// # Safety
     /// `x` holds the whole NHWC input described by `p`.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
     unsafe fn inner_tile_pointers(
         &self,
