@@ -97,8 +97,9 @@
 
 /**
  * `simdconv_conv2d_create_ex` flag: use Winograd F(4x4, 3x3) when the convolution is 3x3 with stride 1, dilation 1
- * and one group (otherwise ignored). Faster, not exact: the error per output is at most `1e-5 * sum |w| |x|`
- * (see `PlanOptions::winograd` in the Rust API); a NaN or infinite input spreads to its whole 4x4 output tile.
+ * and one group (otherwise ignored). Faster, not exact: the error per output is at most `4e-6 * T`, with `T` the
+ * sum over input channels of the filter's `sum |w|` times the largest `|x|` of the output's 6x6 input tile (see
+ * `PlanOptions::winograd` in the Rust API); a NaN or infinite input reaches every output of its 4x4 tiles.
  */
 #define SIMDCONV_CREATE_WINOGRAD 1
 
