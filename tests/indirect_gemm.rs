@@ -14,11 +14,12 @@ fn algorithm(p: &Conv2dParams) -> &'static str {
 }
 
 /// `(c_in, c_out, groups, dilation)` per row mode, and the algorithm name each must report.
-const MODES: [(usize, usize, usize, usize, &str); 5] = [
+const MODES: [(usize, usize, usize, usize, &str); 6] = [
     // One pointer per kernel row: groups 1, dilation width 1, kw * c_in >= 8.
     (3, 5, 1, 1, "indirect-gemm-nhwc"),
     (17, 33, 1, 1, "indirect-gemm-nhwc"),
-    // One pointer per tap: dilated rows, or groups with c_in / groups >= 8.
+    // One pointer per tap: dilated rows, groups with c_in / groups >= 8, or c_in >= 64.
+    (64, 9, 1, 1, "indirect-gemm-nhwc"),
     (9, 7, 1, 2, "indirect-gemm-nhwc"),
     (16, 6, 2, 1, "indirect-gemm-nhwc"),
     // Gathered im2col rows: segments shorter than 8 floats.

@@ -44,6 +44,10 @@ enum RowMode {
     Gather,
 }
 
+/// From this many channels per group on, a tap alone is a long segment: one pointer per tap, so border pixels
+/// point at the zero row instead of gathering their cut kernel rows.
+const LONG_TAP: usize = 64;
+
 /// Segments shorter than this are gathered into one im2col row: a short k loop per pointer load costs more
 /// than the copy.
 const MIN_SEGMENT: usize = 8;
@@ -54,7 +58,7 @@ impl NhwcGemm {
         let (kh, kw) = (p.kernel_height, p.kernel_width);
         let rows = if kh == 1 && kw == 1 {
             RowMode::Pixel
-        } else if p.groups == 1 && p.dilation_width == 1 && kw * s.cin_g >= MIN_SEGMENT {
+        } else if p.groups == 1 && p.dilation_width == 1 && kw * s.cin_g >= MIN_SEGMENT && s.cin_g < LONG_TAP {
             RowMode::KernelRow
         } else if s.cin_g >= MIN_SEGMENT {
             RowMode::Tap
@@ -148,38 +152,49 @@ impl NhwcGemm {
             with_scratch(scratch_len, |scratch| {
                 with_pointers(mr_full * self.segs, |rows| {
                     let (mrange, nrange) = (mb.range(mi), nb.range(ni));
-                    let mut m0 = mrange.start;
-                    let mut pix = Pixel::of(m0, s);
-                    while m0 < mrange.end {
-                        let mr = mr_full.min(mrange.end - m0);
-                        // SAFETY (both calls): `x` holds the whole input (caller contract).
-                        if !unsafe { self.inner_tile_pointers(p, s, xp.get(), g, pix, mr, rows) } {
-                            for i in 0..mr {
-                                unsafe { self.row_pointers(p, s, xp.get(), g, m0 + i, pix, i, mr, rows, scratch) };
-                                pix.advance(s);
+                    let xg = xp.get() as *const f32;
+                    // Visits the block's micro-tiles in order with their A pointers filled: `f(m0, mr, rows)`. Rows
+                    // are spread evenly over the micro-tiles (49 pixels: 7 x 7 rows, not 6 x 8 + 1; a one-row tile
+                    // runs at a fraction of the FMA rate).
+                    let mut visit = |f: &mut dyn FnMut(usize, usize, &[*const f32])| {
+                        let tiles = mrange.len().div_ceil(mr_full);
+                        let (base, extra) = (mrange.len() / tiles, mrange.len() % tiles);
+                        let mut m0 = mrange.start;
+                        let mut pix = Pixel::of(m0, s);
+                        for tile_index in 0..tiles {
+                            let mr = base + usize::from(tile_index < extra);
+                            // SAFETY (both calls): `x` holds the whole input (caller contract).
+                            if unsafe { self.inner_tile_pointers(p, s, xg, g, pix, mr, rows) } {
+                                pix.ox += mr;
+                                if pix.ox == s.out_width {
+                                    pix.advance_row(s);
+                                }
+                            } else {
+                                for i in 0..mr {
+                                    unsafe { self.row_pointers(p, s, xg, g, m0 + i, pix, i, mr, rows, scratch) };
+                                    pix.advance(s);
+                                }
                             }
-                        } else {
-                            pix.ox += mr;
-                            if pix.ox == s.out_width {
-                                pix.advance_row(s);
-                            }
+                            f(m0, mr, &rows[..mr * self.segs]);
+                            m0 += mr;
                         }
-                        let n0 = nrange.start;
-                        let panel = self.packed.as_slice()
-                            [g * self.group_stride + (n0 / nr_full) * self.panel_stride..]
-                            .as_ptr();
+                    };
+                    let (n0, ncols) = (nrange.start, nrange.len());
+                    let panel =
+                        self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
+                    visit(&mut |m0, mr, a| {
                         let off = m0 * p.c_out + g * s.cout_g + n0;
-                        // SAFETY: the panels of columns n0..nrange.end hold bias + k rows of nr_full floats each, a
+                        // SAFETY: the panels of columns n0..n0+ncols hold bias + k rows of nr_full floats each, a
                         // panel_stride apart; each of the segs x mr pointers addresses seg_len readable floats;
-                        // output/residual offsets address rows m0..m0+mr, columns n0..nrange.end of this group,
+                        // output/residual offsets address rows m0..m0+mr, columns n0..n0+ncols of this group,
                         // inside the output, written by this tile only.
                         unsafe {
                             let tile = GemmTile {
                                 mr,
-                                nr: nrange.len(),
+                                nr: ncols,
                                 k: self.seg_len,
                                 segs: self.segs,
-                                a: &rows[..mr * self.segs],
+                                a,
                                 csa: 1,
                                 b: panel.add(nr_full),
                                 ldb: nr_full,
@@ -195,8 +210,7 @@ impl NhwcGemm {
                             };
                             call_gemm(kern, tile);
                         }
-                        m0 += mr;
-                    }
+                    });
                     Ok(())
                 })
             })
