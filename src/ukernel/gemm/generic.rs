@@ -192,31 +192,45 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
     let hi = simd.splat_f32s(t.max);
     // SAFETY: rows `< mr == MR` and columns `< nr` are inside the extents granted by the caller.
     unsafe {
-        for (i, row) in acc.iter_mut().enumerate() {
-            if !res.is_null() {
+        // Each step is its own loop with a small body, so the compiler unrolls it and the accumulators stay in
+        // registers (one loop doing all three spilled them to the stack and back).
+        if !res.is_null() {
+            for i in 0..MR {
                 let r = res.add(i * t.rsr);
-                for (v, x) in row.iter_mut().enumerate() {
+                for v in 0..NV {
                     let rv = if full || v + 1 < NV {
                         load::<S>(r.add(v * lanes))
                     } else {
                         crate::simd::load_first(simd, tail, r.add(v * lanes))
                     };
-                    *x = simd.add_f32s(*x, rv);
+                    acc[i][v] = simd.add_f32s(acc[i][v], rv);
                 }
             }
-            if clamp {
-                for x in row.iter_mut() {
+        }
+        if clamp {
+            for i in 0..MR {
+                for v in 0..NV {
                     // `x < lo` and `x > hi` are false for NaN, so NaN passes through unchanged.
-                    *x = simd.select_f32s(simd.less_than_f32s(*x, lo), lo, *x);
-                    *x = simd.select_f32s(simd.greater_than_f32s(*x, hi), hi, *x);
+                    let x = acc[i][v];
+                    let x = simd.select_f32s(simd.less_than_f32s(x, lo), lo, x);
+                    acc[i][v] = simd.select_f32s(simd.greater_than_f32s(x, hi), hi, x);
                 }
             }
-            let c = c.add(i * t.rsc);
-            for (v, x) in row.iter().enumerate() {
-                if full || v + 1 < NV {
-                    (c.add(v * lanes) as *mut S::f32s).write_unaligned(*x);
-                } else {
-                    crate::simd::store_first(simd, tail, c.add(v * lanes), *x);
+        }
+        if full {
+            for i in 0..MR {
+                for v in 0..NV {
+                    (c.add(i * t.rsc + v * lanes) as *mut S::f32s).write_unaligned(acc[i][v]);
+                }
+            }
+        } else {
+            for i in 0..MR {
+                for v in 0..NV {
+                    if v + 1 < NV {
+                        (c.add(i * t.rsc + v * lanes) as *mut S::f32s).write_unaligned(acc[i][v]);
+                    } else {
+                        crate::simd::store_first(simd, tail, c.add(i * t.rsc + v * lanes), acc[i][v]);
+                    }
                 }
             }
         }
