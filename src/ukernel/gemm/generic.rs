@@ -175,6 +175,8 @@ unsafe fn k_loop<S: Simd, const MR: usize, const NV: usize>(
 }
 
 /// The fused epilogue: residual add, clamp (NaN-preserving), full or masked stores.
+// Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
     simd: S,
