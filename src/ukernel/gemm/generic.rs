@@ -81,6 +81,8 @@ pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize>(simd: S, t: &
 }
 
 /// One panel: `nr <= NV * lanes` columns.
+// Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 unsafe fn panel<S: Simd, const MR: usize, const NV: usize>(
     simd: S,
@@ -97,20 +99,19 @@ unsafe fn panel<S: Simd, const MR: usize, const NV: usize>(
     // SAFETY (whole function): every pointer access below stays inside the extents the contract grants.
     unsafe {
         if !bias_col.is_null() {
-            let mut bc = [zero; NV];
-            for (v, bv) in bc.iter_mut().enumerate() {
-                *bv = load::<S>(bias_col.add(v * lanes));
-            }
-            for row in acc.iter_mut() {
-                *row = bc;
+            for v in 0..NV {
+                let bv = load::<S>(bias_col.add(v * lanes));
+                for i in 0..MR {
+                    acc[i][v] = bv;
+                }
             }
         }
         if !t.bias_row.is_null() {
-            for (i, row) in acc.iter_mut().enumerate() {
+            for i in 0..MR {
                 let bi = simd.splat_f32s(*t.bias_row.add(i));
-                for v in row.iter_mut() {
+                for v in 0..NV {
                     // Start from the bias itself when it is the only one, so a `-0.0` bias stays `-0.0`.
-                    *v = if bias_col.is_null() { bi } else { simd.add_f32s(*v, bi) };
+                    acc[i][v] = if bias_col.is_null() { bi } else { simd.add_f32s(acc[i][v], bi) };
                 }
             }
         }
