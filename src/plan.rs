@@ -62,14 +62,17 @@ impl Plan {
             return Ok(Plan { algo: Algo::Depthwise(dw), choice });
         }
         let pointwise = p.kernel_height == 1 && p.kernel_width == 1;
-        let (algo, algorithm) = match (p.layout, pointwise) {
+        let (algo, algorithm, kernel) = match (p.layout, pointwise) {
             (Layout::Nhwc, _) => {
+                let kernel = gemm::for_columns(isa, s.cout_g).unwrap_or(kernel);
                 let a = NhwcGemm::new(p, s, kernel, weights, bias)?;
                 let name = a.algorithm();
-                (Algo::Nhwc(a), name)
+                (Algo::Nhwc(a), name, kernel)
             }
-            (Layout::Nchw, true) => (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "pointwise-nchw"),
-            (Layout::Nchw, false) => (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "im2col-gemm-nchw"),
+            (Layout::Nchw, true) => (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "pointwise-nchw", kernel),
+            (Layout::Nchw, false) => {
+                (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "im2col-gemm-nchw", kernel)
+            }
         };
         Ok(Plan { algo, choice: KernelChoice { algorithm, kernel: kernel.name, isa } })
     }

@@ -378,3 +378,25 @@ fn long_reduction_sweep() {
         }
     }
 }
+
+/// NHWC layers with at most one vector of output channels run the ISA's tall one-vector kernel (where it has
+/// one), wider layers the general kernel; both through the whole API, checked against the reference.
+#[test]
+fn narrow_outputs_use_the_tall_kernel() {
+    use simdconv::{Conv2d, PlanOptions};
+    for isa in isas() {
+        for c_out in [1, 9, 16, 17, 24] {
+            let p = Conv2dParams::new(9, 7, 19, c_out, 1, 1).batch(2);
+            let w = data(p.validate().unwrap().weight_len, 4);
+            let conv = Conv2d::with_options(p, &w, None, PlanOptions { isa: Some(isa), ..Default::default() }).unwrap();
+            let name = conv.kernel_choice().kernel;
+            let tall = REGISTRY.iter().find(|k| k.isa == isa && k.nv == 1 && k.mr > 8);
+            match tall {
+                Some(t) if c_out <= t.lanes => assert_eq!(name, t.name, "{isa} c_out {c_out}"),
+                _ => assert!(!name.starts_with("f32_gemm_16x16"), "{isa} c_out {c_out}: {name}"),
+            }
+            check_isas(&p, &[isa], true, Residual::Separate, Clamp::Relu6, 1, c_out as u64)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}

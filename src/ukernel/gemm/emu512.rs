@@ -26,3 +26,32 @@ pub mod scalar512b {
     use pulp::Scalar512b;
     super::super::generic::gemm_entry_points!(Scalar512b, Scalar512b, 8, 2, [1, 2, 3, 4, 5, 6, 7, 8], [1, 2]);
 }
+
+/// The tall one-vector AVX-512 tile (16 x 16) on `V3_512b`.
+#[cfg(target_arch = "x86_64")]
+pub mod v3_512b_tall {
+    use pulp::x86::{V3, V3_512b};
+
+    super::super::generic::gemm_entry_points!(
+        V3_512b,
+        V3_512b(V3::new_unchecked()),
+        16,
+        1,
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+        [1]
+    );
+}
+
+/// The tall one-vector AVX-512 tile (16 x 16) on `Scalar512b`.
+pub mod scalar512b_tall {
+    use pulp::Scalar512b;
+
+    super::super::generic::gemm_entry_points!(
+        Scalar512b,
+        Scalar512b,
+        16,
+        1,
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+        [1]
+    );
+}

@@ -19,6 +19,8 @@ use crate::isa::Isa;
 
 /// Tile shape of the AVX-512 kernels, shared with their 16-lane stand-ins.
 pub const AVX512_MR: usize = 8;
+/// Rows of the tall one-vector AVX-512 tile, shared with its stand-ins.
+pub const AVX512_TALL_MR: usize = 16;
 /// Vectors per row of the AVX-512 kernels, shared with their 16-lane stand-ins.
 pub const AVX512_NV: usize = 2;
 
@@ -45,7 +47,8 @@ impl GemmKernel {
     }
 }
 
-/// Every GEMM kernel compiled into this build, in preference order.
+/// Every GEMM kernel compiled into this build, in preference order: per ISA the general kernel first, then a tall
+/// one-vector kernel for narrow outputs where the ISA has one.
 pub static REGISTRY: &[GemmKernel] = &[
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     GemmKernel {
@@ -99,9 +102,47 @@ pub static REGISTRY: &[GemmKernel] = &[
         nv: emu512::NV,
         select: emu512::scalar512b::select,
     },
+    #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+    GemmKernel {
+        name: "f32_gemm_16x16__avx512",
+        isa: Isa::Avx512,
+        mr: AVX512_TALL_MR,
+        lanes: 16,
+        nv: 1,
+        select: avx512::tall::select,
+    },
+    #[cfg(target_arch = "x86_64")]
+    GemmKernel {
+        name: "f32_gemm_16x16__avx512_on_avx2",
+        isa: Isa::Avx512OnAvx2,
+        mr: AVX512_TALL_MR,
+        lanes: 16,
+        nv: 1,
+        select: emu512::v3_512b_tall::select,
+    },
+    GemmKernel {
+        name: "f32_gemm_16x16__avx512_portable",
+        isa: Isa::Avx512Portable,
+        mr: AVX512_TALL_MR,
+        lanes: 16,
+        nv: 1,
+        select: emu512::scalar512b_tall::select,
+    },
 ];
 
-/// The GEMM kernel for `isa` (every [`Isa`] has exactly one).
+/// The general GEMM kernel for `isa` (every [`Isa`] has one).
 pub fn for_isa(isa: Isa) -> Option<GemmKernel> {
     REGISTRY.iter().find(|k| k.isa == isa).copied()
+}
+
+/// The GEMM kernel for `isa` and `n` output columns (per group) with A rows streamed in place: the ISA's tall
+/// one-vector kernel when `n` fits one vector (twice the accumulators of the general kernel's one-vector
+/// entries), else [`for_isa`].
+pub fn for_columns(isa: Isa, n: usize) -> Option<GemmKernel> {
+    let general = for_isa(isa)?;
+    let tall = REGISTRY.iter().find(|k| k.isa == isa && k.nv == 1 && k.mr > general.mr);
+    match tall {
+        Some(t) if n <= t.lanes => Some(*t),
+        _ => Some(general),
+    }
 }
