@@ -89,7 +89,7 @@ fn fuzz(u: &mut Unstructured) -> arbitrary::Result<()> {
     if verbose() {
         eprintln!("{isa}, {threads} threads, residual {residual:?}, bias {}: {p:?}", bias.is_some());
     }
-    let conv = Conv2d::with_options(p, &w, bias.as_deref(), PlanOptions { isa: Some(isa) })
+    let conv = Conv2d::with_options(p, &w, bias.as_deref(), PlanOptions { isa: Some(isa), ..Default::default() })
         .unwrap_or_else(|e| panic!("{isa}: plan failed for {p:?}: {e}"));
     assert_eq!(conv.isa(), isa);
     assert_eq!(conv.output_len(), s.output_len);
