@@ -14,7 +14,7 @@ use crate::ukernel::winograd::generic::{ALPHA, FREQS, TILE, filter_transform};
 use crate::ukernel::winograd::{self, InputTile, OutputTile, WinoKernel};
 
 /// Bytes of transformed input (`V`) per tile block: sized to stay in L2 with the GEMM outputs.
-const V_BYTES: usize = 512 * 1024;
+const V_BYTES: usize = 256 * 1024;
 /// Bytes of GEMM outputs (`M`) per output-channel block.
 const M_BYTES: usize = 256 * 1024;
 
@@ -120,6 +120,8 @@ impl Winograd {
         while threads > 1 && tiles.div_ceil(tb) < 4 * threads && tb > mr {
             tb = (tb / 2).next_multiple_of(mr);
         }
+        // Equal blocks (49 tiles: 17 + 17 + 15, not 24 + 24 + 1).
+        let tb = tiles.div_ceil(tiles.div_ceil(tb));
         let tblocks = tiles.div_ceil(tb);
         // Output channels: split into ranges of panels when there are too few tile blocks for the threads (each
         // range then repeats its block's input transform), and into M blocks that stay in L2.
@@ -199,10 +201,14 @@ impl Winograd {
         let mut rows = [core::ptr::null::<f32>(); 16];
         let b_stride = c_in * nr;
         let u = self.packed.as_slice().as_ptr();
+        // Rows spread evenly over the micro-tiles (49 tiles: 7 x 7 rows, not 6 x 8 + 1; a one-row tile runs at a
+        // fraction of the FMA rate).
+        let mtiles = nt.div_ceil(mr_full);
+        let (base, extra) = (nt / mtiles, nt % mtiles);
         for e in 0..FREQS {
             let mut i0 = 0;
-            while i0 < nt {
-                let mr = mr_full.min(nt - i0);
+            for mi in 0..mtiles {
+                let mr = base + usize::from(mi < extra);
                 // SAFETY: rows i0..i0 + mr of position e are inside V; panels q0.. of position e hold c_in rows
                 // of nr floats (zero-padded columns); the M rows are inside the scratch (caller contract).
                 unsafe {

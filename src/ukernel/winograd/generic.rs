@@ -152,22 +152,21 @@ fn at<S: Simd>(simd: S, m: [S::f32s; ALPHA]) -> [S::f32s; TILE] {
 #[allow(clippy::needless_range_loop)] // `j` picks a column of the 6x6 array; an iterator would pick rows.
 pub unsafe fn input_tile<S: Simd>(simd: S, t: &InputTile<'_>) {
     let lanes = S::F32_LANES;
-    let zero = simd.splat_f32s(0.0);
     let mut c0 = 0;
     while c0 < t.c {
         let n = lanes.min(t.c - c0);
-        let mut w = [[zero; ALPHA]; ALPHA];
-        // SAFETY: each position holds `c` readable floats (contract); full loads stay below `c`, the tail is masked.
-        unsafe {
-            for (r, wr) in w.iter_mut().enumerate() {
-                let mut d = [zero; ALPHA];
-                for (col, dv) in d.iter_mut().enumerate() {
+        // Built element by element (no zero-initialised 6x6 array: that became a memset of the stack per vector).
+        let w: [[S::f32s; ALPHA]; ALPHA] = core::array::from_fn(|r| {
+            let d = core::array::from_fn(|col| {
+                // SAFETY: each position holds `c` readable floats (contract); full loads stay below `c`, the tail is
+                // masked.
+                unsafe {
                     let p = t.d[r * ALPHA + col].add(c0);
-                    *dv = if n == lanes { load::<S>(p) } else { crate::simd::load_first(simd, n, p) };
+                    if n == lanes { load::<S>(p) } else { crate::simd::load_first(simd, n, p) }
                 }
-                *wr = bt(simd, d);
-            }
-        }
+            });
+            bt(simd, d)
+        });
         for j in 0..ALPHA {
             let v = bt(simd, core::array::from_fn(|r| w[r][j]));
             for (i, vi) in v.into_iter().enumerate() {
@@ -187,20 +186,16 @@ pub unsafe fn input_tile<S: Simd>(simd: S, t: &InputTile<'_>) {
 #[allow(clippy::needless_range_loop)] // `xx` picks a column of the 6x4 array; an iterator would pick rows.
 pub unsafe fn output_tile<S: Simd>(simd: S, t: &OutputTile<'_>) {
     let lanes = S::F32_LANES;
-    let zero = simd.splat_f32s(0.0);
     let clamp = t.min > f32::NEG_INFINITY || t.max < f32::INFINITY;
     let lo = simd.splat_f32s(t.min);
     let hi = simd.splat_f32s(t.max);
     let mut c0 = 0;
     while c0 < t.c {
         let n = lanes.min(t.c - c0);
-        let mut w = [[zero; TILE]; ALPHA];
-        // SAFETY: M rows are readable up to `c.next_multiple_of(lanes)` (contract).
-        unsafe {
-            for (i, wi) in w.iter_mut().enumerate() {
-                *wi = at(simd, core::array::from_fn(|j| load::<S>(t.m.add((i * ALPHA + j) * t.me + c0))));
-            }
-        }
+        let w: [[S::f32s; TILE]; ALPHA] = core::array::from_fn(|i| {
+            // SAFETY: M rows are readable up to `c.next_multiple_of(lanes)` (contract).
+            at(simd, core::array::from_fn(|j| unsafe { load::<S>(t.m.add((i * ALPHA + j) * t.me + c0)) }))
+        });
         let bias = if t.bias.is_null() {
             None
         } else if n == lanes {
