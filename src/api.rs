@@ -12,7 +12,7 @@ pub struct PlanOptions {
     /// Build the plan for this ISA instead of [`isa::isa`]'s choice; an ISA this CPU lacks is an error.
     pub isa: Option<Isa>,
     /// Use Winograd F(4x4, 3x3) when the convolution is 3x3 with stride 1, dilation 1 and one group (otherwise
-    /// ignored): 2.4 to 3 times the exact path's speed on ResNet-50's 3x3 layers, but not exact.
+    /// ignored): 1.6 to 3.5 times the exact path's speed on ResNet-50's 3x3 layers, but not exact.
     ///
     /// Error bound (tested on data in `[-1, 1]` and `[0, 1]`, `c_in` up to 512): `|y - exact| <= 4e-6 * T` per
     /// output, where `T` is the sum over input channels `c` of (the sum of `|w|` over the 9 taps) times (the largest
