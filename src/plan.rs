@@ -64,7 +64,8 @@ impl Plan {
         let pointwise = p.kernel_height == 1 && p.kernel_width == 1;
         let (algo, algorithm, kernel) = match (p.layout, pointwise) {
             (Layout::Nhwc, _) => {
-                let kernel = gemm::for_columns(isa, s.cout_g).unwrap_or(kernel);
+                let k = s.cin_g * p.kernel_height * p.kernel_width;
+                let kernel = gemm::for_gemm(isa, s.cout_g, k).unwrap_or(kernel);
                 let a = NhwcGemm::new(p, s, kernel, weights, bias)?;
                 let name = a.algorithm();
                 (Algo::Nhwc(a), name, kernel)

@@ -379,24 +379,31 @@ fn long_reduction_sweep() {
     }
 }
 
-/// NHWC layers with at most one vector of output channels run the ISA's tall one-vector kernel (where it has
-/// one), wider layers the general kernel; both through the whole API, checked against the reference.
+/// NHWC layers with at most one vector of output channels, or short reductions, run the ISA's tall one-vector
+/// kernel (where it has one), the others the general kernel; all through the whole API, checked against the
+/// reference.
 #[test]
-fn narrow_outputs_use_the_tall_kernel() {
+fn narrow_outputs_and_short_reductions_use_the_tall_kernel() {
+    use simdconv::ukernel::gemm::TALL_MAX_K;
     use simdconv::{Conv2d, PlanOptions};
     for isa in isas() {
-        for c_out in [1, 9, 16, 17, 24] {
-            let p = Conv2dParams::new(9, 7, 19, c_out, 1, 1).batch(2);
-            let w = data(p.validate().unwrap().weight_len, 4);
-            let conv = Conv2d::with_options(p, &w, None, PlanOptions { isa: Some(isa), ..Default::default() }).unwrap();
-            let name = conv.kernel_choice().kernel;
-            let tall = REGISTRY.iter().find(|k| k.isa == isa && k.nv == 1 && k.mr > 8);
-            match tall {
-                Some(t) if c_out <= t.lanes => assert_eq!(name, t.name, "{isa} c_out {c_out}"),
-                _ => assert!(!name.starts_with("f32_gemm_16x16"), "{isa} c_out {c_out}: {name}"),
+        for c_in in [19, TALL_MAX_K, TALL_MAX_K + 1] {
+            for c_out in [1, 9, 16, 17, 24, 40] {
+                let p = Conv2dParams::new(9, 7, c_in, c_out, 1, 1).batch(2);
+                let w = data(p.validate().unwrap().weight_len, 4);
+                let opts = PlanOptions { isa: Some(isa), ..Default::default() };
+                let conv = Conv2d::with_options(p, &w, None, opts).unwrap();
+                let name = conv.kernel_choice().kernel;
+                let tall = REGISTRY.iter().find(|k| k.isa == isa && k.nv == 1 && k.mr > 8);
+                match tall {
+                    Some(t) if c_out <= t.lanes || c_in <= TALL_MAX_K => {
+                        assert_eq!(name, t.name, "{isa} c_in {c_in} c_out {c_out}")
+                    }
+                    _ => assert!(!name.starts_with("f32_gemm_16x16"), "{isa} c_in {c_in} c_out {c_out}: {name}"),
+                }
+                check_isas(&p, &[isa], true, Residual::Separate, Clamp::Relu6, 1, c_out as u64)
+                    .unwrap_or_else(|e| panic!("{e}"));
             }
-            check_isas(&p, &[isa], true, Residual::Separate, Clamp::Relu6, 1, c_out as u64)
-                .unwrap_or_else(|e| panic!("{e}"));
         }
     }
 }
