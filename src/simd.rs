@@ -1,4 +1,5 @@
-//! A thin facade over pulp for the operations whose pulp 0.22.3 implementation needs a correction.
+//! A thin facade over pulp: full-vector unaligned loads and stores shared by every kernel family, and the
+//! operations whose pulp 0.22.3 implementation needs a correction.
 //!
 //! pulp 0.22.3's `x86::V3_512b` (16 lanes as two ymm halves) addresses the upper half of its masked loads and
 //! stores at lane 16 instead of lane 8, so a masked access of a 16-lane vector reads and writes up to 8 floats
@@ -7,6 +8,26 @@
 //! a stack copy instead.
 
 use pulp::Simd;
+
+/// Loads a full vector from `p` (any alignment).
+///
+/// # Safety
+/// `S::F32_LANES` floats are readable at `p`.
+#[inline(always)]
+pub(crate) unsafe fn load<S: Simd>(p: *const f32) -> S::f32s {
+    // SAFETY: the caller guarantees `S::F32_LANES` readable floats at `p`; f32s is plain data.
+    unsafe { (p as *const S::f32s).read_unaligned() }
+}
+
+/// Stores a full vector to `p` (any alignment).
+///
+/// # Safety
+/// `S::F32_LANES` floats are writable at `p`.
+#[inline(always)]
+pub(crate) unsafe fn store<S: Simd>(p: *mut f32, v: S::f32s) {
+    // SAFETY: the caller guarantees `S::F32_LANES` writable floats at `p`.
+    unsafe { (p as *mut S::f32s).write_unaligned(v) }
+}
 
 /// Whether `S` is `V3_512b`, whose masked loads and stores must not be used.
 #[inline(always)]

@@ -3,7 +3,7 @@
 //! input pixels a kernel row covers are `kw * c_in` contiguous floats) or one per tap; padding through a zero row,
 //! kernel rows cut by the left/right border gathered into per-thread scratch.
 
-use super::{AlignedBuf, SendPtr, call_gemm, choose_blocks, for_each_tile, with_scratch};
+use super::{AlignedBuf, SendPtr, call_gemm, choose_blocks, even_tiles, for_each_tile, with_grown, with_scratch};
 use crate::error::Result;
 use crate::pack::pack_panels;
 use crate::params::{Conv2dParams, Shape};
@@ -153,36 +153,23 @@ impl NhwcGemm {
                 with_pointers(mr_full * self.segs, |rows| {
                     let (mrange, nrange) = (mb.range(mi), nb.range(ni));
                     let xg = xp.get() as *const f32;
-                    // Visits the block's micro-tiles in order with their A pointers filled: `f(m0, mr, rows)`. Rows
-                    // are spread evenly over the micro-tiles (49 pixels: 7 x 7 rows, not 6 x 8 + 1; a one-row tile
-                    // runs at a fraction of the FMA rate).
-                    let mut visit = |f: &mut dyn FnMut(usize, usize, &[*const f32])| {
-                        let tiles = mrange.len().div_ceil(mr_full);
-                        let (base, extra) = (mrange.len() / tiles, mrange.len() % tiles);
-                        let mut m0 = mrange.start;
-                        let mut pix = Pixel::of(m0, s);
-                        for tile_index in 0..tiles {
-                            let mr = base + usize::from(tile_index < extra);
-                            // SAFETY (both calls): `x` holds the whole input (caller contract).
-                            if unsafe { self.inner_tile_pointers(p, s, xg, g, pix, mr, rows) } {
-                                pix.ox += mr;
-                                if pix.ox == s.out_width {
-                                    pix.advance_row(s);
-                                }
-                            } else {
-                                for i in 0..mr {
-                                    unsafe { self.row_pointers(p, s, xg, g, m0 + i, pix, i, mr, rows, scratch) };
-                                    pix.advance(s);
-                                }
-                            }
-                            f(m0, mr, &rows[..mr * self.segs]);
-                            m0 += mr;
-                        }
-                    };
                     let (n0, ncols) = (nrange.start, nrange.len());
                     let panel =
                         self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
-                    visit(&mut |m0, mr, a| {
+                    let mut pix = Pixel::of(mrange.start, s);
+                    for (m0, mr) in even_tiles(mrange, mr_full) {
+                        // SAFETY (both calls): `x` holds the whole input (caller contract).
+                        if unsafe { self.inner_tile_pointers(p, s, xg, g, pix, mr, rows) } {
+                            pix.ox += mr;
+                            if pix.ox == s.out_width {
+                                pix.advance_row(s);
+                            }
+                        } else {
+                            for i in 0..mr {
+                                unsafe { self.row_pointers(p, s, xg, g, m0 + i, pix, i, mr, rows, scratch) };
+                                pix.advance(s);
+                            }
+                        }
                         let off = m0 * p.c_out + g * s.cout_g + n0;
                         // SAFETY: the panels of columns n0..n0+ncols hold bias + k rows of nr_full floats each, a
                         // panel_stride apart; each of the segs x mr pointers addresses seg_len readable floats;
@@ -194,7 +181,7 @@ impl NhwcGemm {
                                 nr: ncols,
                                 k: self.seg_len,
                                 segs: self.segs,
-                                a,
+                                a: &rows[..mr * self.segs],
                                 csa: 1,
                                 b: panel.add(nr_full),
                                 ldb: nr_full,
@@ -210,7 +197,7 @@ impl NhwcGemm {
                             };
                             call_gemm(kern, tile);
                         }
-                    });
+                    }
                     Ok(())
                 })
             })
@@ -281,7 +268,6 @@ impl NhwcGemm {
                 // SAFETY: contiguous layout: output pixel m reads input pixel m, inside the input.
                 rows[i] = unsafe { x.add(m * p.c_in + g * s.cin_g) };
             }
-            RowMode::Pixel => rows[i] = self.direct_row(p, s, x, g, pix),
             RowMode::Gather => {
                 let dst = &mut scratch[i * k..(i + 1) * k];
                 // SAFETY: forwarded contract.
@@ -319,7 +305,8 @@ impl NhwcGemm {
                     };
                 }
             }
-            RowMode::Tap => {
+            // A 1x1 kernel is one tap.
+            RowMode::Pixel | RowMode::Tap => {
                 let Pixel { n, oy, ox } = pix;
                 for ky in 0..p.kernel_height {
                     let iy = (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
@@ -340,19 +327,6 @@ impl NhwcGemm {
             }
         }
     }
-
-    /// Pointer to the `cin_g` input channels of group `g` that output pixel `m` reads (1x1 kernels).
-    fn direct_row(&self, p: &Conv2dParams, s: &Shape, x: *const f32, g: usize, pix: Pixel) -> *const f32 {
-        let Pixel { n, oy, ox } = pix;
-        let iy = (oy * p.stride_height) as isize - p.pad_top as isize;
-        let ix = (ox * p.stride_width) as isize - p.pad_left as isize;
-        if iy < 0 || ix < 0 || iy >= p.in_height as isize || ix >= p.in_width as isize {
-            return self.zero_row.as_ptr();
-        }
-        let off = ((n * p.in_height + iy as usize) * p.in_width + ix as usize) * p.c_in + g * s.cin_g;
-        // SAFETY: (n, iy, ix) is inside the input, so `off + cin_g <= input_len`.
-        unsafe { x.add(off) }
-    }
 }
 
 /// Runs `f` with this thread's pointer scratch of `len` entries (kept between calls, like
@@ -362,22 +336,7 @@ fn with_pointers<R>(len: usize, f: impl FnOnce(&mut [*const f32]) -> Result<R>) 
     thread_local! {
         static PTRS: RefCell<Vec<*const f32>> = const { RefCell::new(Vec::new()) };
     }
-    PTRS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut v) => {
-            let have = v.len();
-            if have < len {
-                v.try_reserve_exact(len - have)?;
-                v.resize(len, core::ptr::null());
-            }
-            f(&mut v[..len])
-        }
-        Err(_) => {
-            let mut v = Vec::new();
-            v.try_reserve_exact(len)?;
-            v.resize(len, core::ptr::null());
-            f(&mut v)
-        }
-    })
+    PTRS.with(|cell| with_grown(cell, len, core::ptr::null(), f))
 }
 
 /// Gathers output pixel `m`'s receptive field for group `g` into `dst` in `(ky, kx, ci)` order, zeros for padding.

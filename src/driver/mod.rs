@@ -126,25 +126,47 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> Result<R
     thread_local! {
         static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     }
-    SCRATCH.with(|cell| {
-        // A tile never runs another tile on its own thread, so the buffer is never borrowed twice; fall back to a
-        // fresh buffer rather than panic if that ever changes.
-        match cell.try_borrow_mut() {
-            Ok(mut v) => {
-                let have = v.len();
-                if have < len {
-                    v.try_reserve_exact(len - have)?;
-                    v.resize(len, 0.0);
-                }
-                f(&mut v[..len])
+    SCRATCH.with(|cell| with_grown(cell, len, 0.0, f))
+}
+
+/// Runs `f` with the first `len` elements of `cell`'s buffer, grown with `fill` when shorter (contents otherwise
+/// unspecified). A tile never runs another tile on its own thread, so the buffer is never borrowed twice; a fresh
+/// buffer serves rather than a panic if that ever changes. Failed growth is an out-of-memory error.
+pub(crate) fn with_grown<T: Copy, R>(
+    cell: &std::cell::RefCell<Vec<T>>,
+    len: usize,
+    fill: T,
+    f: impl FnOnce(&mut [T]) -> Result<R>,
+) -> Result<R> {
+    match cell.try_borrow_mut() {
+        Ok(mut v) => {
+            let have = v.len();
+            if have < len {
+                v.try_reserve_exact(len - have)?;
+                v.resize(len, fill);
             }
-            Err(_) => {
-                let mut v = Vec::new();
-                v.try_reserve_exact(len)?;
-                v.resize(len, 0.0);
-                f(&mut v)
-            }
+            f(&mut v[..len])
         }
+        Err(_) => {
+            let mut v = Vec::new();
+            v.try_reserve_exact(len)?;
+            v.resize(len, fill);
+            f(&mut v)
+        }
+    }
+}
+
+/// Splits `range` into `ceil(len / mr)` consecutive micro-tiles `(start, rows)` whose row counts differ by at most
+/// one (49 rows: 7 x 7, not 6 x 8 + 1; a one-row tile runs at a fraction of the FMA rate).
+pub(crate) fn even_tiles(range: std::ops::Range<usize>, mr: usize) -> impl Iterator<Item = (usize, usize)> {
+    let tiles = range.len().div_ceil(mr);
+    let tiles_or_1 = tiles.max(1);
+    let (base, extra) = (range.len() / tiles_or_1, range.len() % tiles_or_1);
+    (0..tiles).scan(range.start, move |start, i| {
+        let rows = base + usize::from(i < extra);
+        let tile = (*start, rows);
+        *start += rows;
+        Some(tile)
     })
 }
 

@@ -5,7 +5,7 @@
 //! Work is split over (tile blocks x output-channel ranges), never over `c_in`, and each output's arithmetic does
 //! not depend on the split: results are bitwise identical for any thread count.
 
-use super::{AlignedBuf, SendPtr, call_gemm, for_each_tile, with_scratch};
+use super::{AlignedBuf, SendPtr, call_gemm, even_tiles, for_each_tile, with_scratch};
 use crate::error::{Error, Result};
 use crate::isa::Isa;
 use crate::params::{Conv2dParams, Layout, Shape};
@@ -201,14 +201,8 @@ impl Winograd {
         let mut rows = [core::ptr::null::<f32>(); 16];
         let b_stride = c_in * nr;
         let u = self.packed.as_slice().as_ptr();
-        // Rows spread evenly over the micro-tiles (49 tiles: 7 x 7 rows, not 6 x 8 + 1; a one-row tile runs at a
-        // fraction of the FMA rate).
-        let mtiles = nt.div_ceil(mr_full);
-        let (base, extra) = (nt / mtiles, nt % mtiles);
         for e in 0..FREQS {
-            let mut i0 = 0;
-            for mi in 0..mtiles {
-                let mr = base + usize::from(mi < extra);
+            for (i0, mr) in even_tiles(0..nt, mr_full) {
                 // SAFETY: rows i0..i0 + mr of position e are inside V; panels q0.. of position e hold c_in rows
                 // of nr floats (zero-padded columns); the M rows are inside the scratch (caller contract).
                 unsafe {
@@ -236,7 +230,6 @@ impl Winograd {
                     };
                     call_gemm(&self.gemm, tile);
                 }
-                i0 += mr;
             }
         }
     }

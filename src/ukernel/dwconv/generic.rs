@@ -17,19 +17,8 @@
 //! One body serves every ISA (AVX2, AVX-512, NEON, portable and the 16-lane stand-ins that run the AVX-512
 //! logic on AVX2 or in portable code).
 
+use crate::simd::{load, store};
 use pulp::{MemMask, Simd};
-
-#[inline(always)]
-unsafe fn load<S: Simd>(p: *const f32) -> S::f32s {
-    // SAFETY: the caller guarantees `S::F32_LANES` readable floats at `p`; f32s is plain data.
-    unsafe { (p as *const S::f32s).read_unaligned() }
-}
-
-#[inline(always)]
-unsafe fn store<S: Simd>(p: *mut f32, v: S::f32s) {
-    // SAFETY: the caller guarantees `S::F32_LANES` writable floats at `p`.
-    unsafe { (p as *mut S::f32s).write_unaligned(v) }
-}
 
 /// Lanes `lo..hi` of a vector: the pulp mask and its bounds.
 #[derive(Clone, Copy)]

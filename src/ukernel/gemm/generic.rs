@@ -3,6 +3,7 @@
 //! One body serves every ISA (AVX2, AVX-512, NEON, portable and the 16-lane stand-ins that run the AVX-512
 //! logic on AVX2 or in portable code), so the index math tested on one backend is the math of all of them.
 
+use crate::simd::load;
 use pulp::Simd;
 
 /// One micro-kernel call: `C[mr x nr] = clamp(bias + A[mr x k] * B[k x nr] + R)`, where the `nr` columns span
@@ -50,12 +51,6 @@ const PREFETCH_MIN_K: usize = 32;
 
 /// Signature shared by every GEMM micro-kernel entry point.
 pub type GemmFn = unsafe fn(&GemmTile<'_>);
-
-#[inline(always)]
-unsafe fn load<S: Simd>(p: *const f32) -> S::f32s {
-    // SAFETY: the caller guarantees `S::F32_LANES` readable floats at `p`; f32s is plain data.
-    unsafe { (p as *const S::f32s).read_unaligned() }
-}
 
 /// Computes `MR` rows (`t.mr == MR`) of every panel the call spans.
 ///

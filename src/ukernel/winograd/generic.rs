@@ -20,6 +20,7 @@
 //! One body serves every ISA (AVX2, AVX-512, NEON, portable and the 16-lane stand-ins that run the AVX-512 logic on
 //! AVX2 or in portable code).
 
+use crate::simd::{load, store};
 use pulp::Simd;
 
 /// Side of an input tile.
@@ -97,18 +98,6 @@ pub struct OutputTile<'a> {
 pub type InputFn = unsafe fn(&InputTile<'_>);
 /// Signature of an output-transform entry point.
 pub type OutputFn = unsafe fn(&OutputTile<'_>);
-
-#[inline(always)]
-unsafe fn load<S: Simd>(p: *const f32) -> S::f32s {
-    // SAFETY: the caller guarantees `S::F32_LANES` readable floats at `p`; f32s is plain data.
-    unsafe { (p as *const S::f32s).read_unaligned() }
-}
-
-#[inline(always)]
-unsafe fn store<S: Simd>(p: *mut f32, v: S::f32s) {
-    // SAFETY: the caller guarantees `S::F32_LANES` writable floats at `p`.
-    unsafe { (p as *mut S::f32s).write_unaligned(v) }
-}
 
 /// `B^T d` for one column of six values.
 #[inline(always)]
