@@ -18,6 +18,9 @@ enum ARows {
     Strided,
     /// Rows interleaved as in a packed weight panel: `a[i] = base + i`, `csa = kernel.mr` (the NCHW path).
     Interleaved,
+    /// Overlapping rows a fixed number of floats apart through a strided entry point (one pointer, `csa = 1`;
+    /// the 3-channel stems): row `i` starts `i * rs` floats after row 0.
+    Apart(usize),
 }
 
 /// One combination of the optional tile features.
@@ -71,7 +74,7 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
     let ctx = format!("{} m {m} n {n} k {k} {o:?}", kern.name);
 
     // A: logical a[i][kk]; every element the kernel must not read is NaN.
-    let av = data(m * k, seed);
+    let mut av = data(m * k, seed);
     let (abuf, a_off, csa): (Vec<f32>, Vec<usize>, usize) = match o.a_rows {
         ARows::Contiguous | ARows::Strided => {
             let csa = if o.a_rows == ARows::Strided { 3 } else { 1 };
@@ -94,6 +97,18 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
                 }
             }
             (buf, (0..m).map(|i| 1 + i).collect(), csa)
+        }
+        ARows::Apart(rs) => {
+            let len = (m - 1) * rs + k;
+            let vals = data(len, seed);
+            let mut buf = vec![nan(); len + 2];
+            buf[1..1 + len].copy_from_slice(&vals);
+            for i in 0..m {
+                for kk in 0..k {
+                    av[i * k + kk] = vals[i * rs + kk];
+                }
+            }
+            (buf, vec![1], 1)
         }
     };
     let a: Vec<*const f32> = a_off.iter().map(|&off| abuf[off..].as_ptr()).collect();
@@ -163,8 +178,15 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
         min,
         max,
     };
-    let f = (kern.select)(m, nv);
-    // SAFETY: the test's CPU runs `kern.isa` (filtered by `available`); A rows hold `k` elements `csa` apart, B
+    let f = match o.a_rows {
+        ARows::Apart(rs) => {
+            assert!(m == kern.mr && nv == kern.nv, "{ctx}: strided entries are full-tile only");
+            kern.strided(rs).unwrap_or_else(|| panic!("{ctx}: no strided entry"))
+        }
+        _ => (kern.select)(m, nv),
+    };
+    // SAFETY: the test's CPU runs `kern.isa` (filtered by `available`); A rows hold `k` elements `csa` apart
+    // (strided entry: rows `rs` apart from the one pointer, `(m - 1) * rs + k` floats in all), B
     // and bias_col hold `panels` panels `b_stride` apart of `k` rows (one row) of `ldb >= nv * lanes` floats,
     // bias_row `m` floats, C and the residual `m` rows of their stride with `n` columns each, all inside the
     // vectors above.
@@ -269,6 +291,33 @@ fn gemm_multi_panel_sweep() {
             }
         }
         assert!(case > 0);
+    }
+}
+
+/// The strided full-tile entries (A rows a fixed distance apart, one pointer): every listed spacing, reductions
+/// around the unroll and prefetch lengths, one to three panels with every allowed tail, rotating the options.
+#[test]
+fn gemm_strided_rows_sweep() {
+    use simdconv::ukernel::gemm::generic::STRIDED_ROWS;
+    let opts = all_opts();
+    for kern in kernels() {
+        let (nr, l) = (kern.nr(), kern.lanes);
+        let spacings: Vec<usize> = kern.strided_entries.iter().map(|e| e.0).collect();
+        assert_eq!(spacings, STRIDED_ROWS, "{}", kern.name);
+        let mut case = 0usize;
+        for rs in STRIDED_ROWS {
+            for n in (kern.nv - 1) * l + 1..=3 * nr {
+                let rem = n % nr;
+                if n > nr && rem != 0 && rem <= (kern.nv - 1) * l {
+                    continue;
+                }
+                for k in [1, 2, 3, 9, 21, 33] {
+                    let o = Opts { a_rows: ARows::Apart(rs), ..opts[(case * 89) % opts.len()] };
+                    run_tile(kern, kern.mr, n, k, o, 9000 + case as u64).unwrap_or_else(|e| panic!("{e}"));
+                    case += 1;
+                }
+            }
+        }
     }
 }
 

@@ -76,3 +76,34 @@ fn batches_and_stems() {
         check_isas(&p, &list, true, Residual::Separate, Clamp::Relu6, 2, 11).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+/// 3-channel stems wide enough for full micro-tiles inside the input on one output row, which run the kernels'
+/// strided entries (kernel rows `stride_w * 3` floats apart): widths around one and two tiles of every ISA's
+/// kernel, strides 1 and 2, square and non-square kernels, symmetric and asymmetric padding, a dilated height,
+/// output channels around the vector widths, batches, all with bias, residual and clamp.
+#[test]
+fn strided_stem_rows_match_reference() {
+    let list = isas();
+    let mut n = 0u64;
+    for (kh, kw, dil_h) in [(3, 3, 1), (7, 7, 1), (5, 3, 2)] {
+        for stride in [1, 2] {
+            for (pt, pl, pb, pr) in [(1, 1, 1, 1), (0, 0, 0, 0), (2, 3, 0, 1)] {
+                for out_w in [5, 15, 16, 17, 33, 40] {
+                    let in_w = (out_w - 1) * stride + kw - pl - pr;
+                    let c_out = [16, 32, 20, 48, 7][n as usize % 5];
+                    let p = Conv2dParams::new(9, in_w, 3, c_out, kh, kw)
+                        .batch(1 + n as usize % 2)
+                        .stride(stride, stride)
+                        .dilation(dil_h, 1)
+                        .padding(pt, pl, pb, pr);
+                    assert_eq!(p.validate().unwrap().out_width, out_w);
+                    let clamp = [Clamp::Relu6, Clamp::None, Clamp::Range(-0.5, 0.75)][n as usize % 3];
+                    let residual = [Residual::None, Residual::Separate, Residual::InPlace][n as usize % 3];
+                    check_isas(&p, &list, n % 4 != 3, residual, clamp, 1 + n as usize % 2, 100 + n)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    n += 1;
+                }
+            }
+        }
+    }
+}

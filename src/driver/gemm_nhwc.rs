@@ -7,7 +7,7 @@ use super::{AlignedBuf, SendPtr, call_gemm, choose_blocks, even_tiles, for_each_
 use crate::error::Result;
 use crate::pack::pack_panels;
 use crate::params::{Conv2dParams, Shape};
-use crate::ukernel::gemm::{GemmKernel, GemmTile};
+use crate::ukernel::gemm::{GemmFn, GemmKernel, GemmTile};
 
 /// Plan state of the NHWC GEMM path.
 #[derive(Debug)]
@@ -29,6 +29,9 @@ pub(crate) struct NhwcGemm {
     /// Output rows `oy` and columns `ox` whose receptive field lies inside the input (no padding taps).
     inner_y: core::ops::Range<usize>,
     inner_x: core::ops::Range<usize>,
+    /// Kernel rows at a fixed spacing (`stride_w * c_in` floats, a 3-channel stem): the kernel's full-tile entry
+    /// that takes one pointer per segment, used for micro-tiles of `mr` pixels inside the input on one output row.
+    strided: Option<GemmFn>,
 }
 
 /// How the A row of an output pixel is addressed.
@@ -98,7 +101,9 @@ impl NhwcGemm {
         };
         let inner_y = inner(s.out_height, p.in_height, kh, p.stride_height, p.dilation_height, p.pad_top);
         let inner_x = inner(s.out_width, p.in_width, kw, p.stride_width, p.dilation_width, p.pad_left);
+        let strided = if rows == RowMode::KernelRow { kernel.strided(p.stride_width * p.c_in) } else { None };
         Ok(NhwcGemm {
+            strided,
             kernel,
             packed,
             panel_stride,
@@ -159,6 +164,15 @@ impl NhwcGemm {
                     let mut pix = Pixel::of(mrange.start, s);
                     for (m0, mr) in even_tiles(mrange, mr_full) {
                         // SAFETY (both calls): `x` holds the whole input (caller contract).
+                        // SAFETY: `x` holds the whole input (caller contract); the output/residual offsets
+                        // are those of the call below.
+                        if unsafe { self.strided_tile(p, s, xg, g, pix, mr, ncols, panel, yp, rp, n0, m0, rows) } {
+                            pix.ox += mr;
+                            if pix.ox == s.out_width {
+                                pix.advance_row(s);
+                            }
+                            continue;
+                        }
                         if unsafe { self.inner_tile_pointers(p, s, xg, g, pix, mr, rows) } {
                             pix.ox += mr;
                             if pix.ox == s.out_width {
@@ -166,7 +180,9 @@ impl NhwcGemm {
                             }
                         } else {
                             for i in 0..mr {
-                                unsafe { self.row_pointers(p, s, xg, g, m0 + i, pix, i, mr, rows, scratch) };
+                                if !unsafe { self.inner_pixel_pointers(p, s, xg, g, pix, i, mr, rows) } {
+                                    unsafe { self.row_pointers(p, s, xg, g, m0 + i, pix, i, mr, rows, scratch) };
+                                }
                                 pix.advance(s);
                             }
                         }
@@ -204,6 +220,81 @@ impl NhwcGemm {
         })
     }
 
+    /// Runs a full micro-tile of `mr` pixels from `pix` (output rows `m0..m0 + mr`, columns `n0..n0 + ncols` of
+    /// group `g`) through the strided entry point when there is one and every pixel is on one output row with its
+    /// receptive field inside the input; returns false (having done nothing) otherwise.
+    ///
+    /// # Safety
+    /// `x` holds the whole NHWC input described by `p`, `y` (and `res` unless null) the whole output; `panel`
+    /// is the packed panel of columns `n0..`; this tile's outputs are written by this call only.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    unsafe fn strided_tile(
+        &self,
+        p: &Conv2dParams,
+        s: &Shape,
+        x: *const f32,
+        g: usize,
+        pix: Pixel,
+        mr: usize,
+        ncols: usize,
+        panel: *const f32,
+        y: SendPtr<f32>,
+        res: SendPtr<f32>,
+        n0: usize,
+        m0: usize,
+        segs: &mut [*const f32],
+    ) -> bool {
+        let kern = &self.kernel;
+        let Some(entry) = self.strided else { return false };
+        let Pixel { n, oy, ox } = pix;
+        let tail = ncols % kern.nr();
+        if mr != kern.mr
+            || !self.inner_y.contains(&oy)
+            || ox < self.inner_x.start
+            || ox + mr > self.inner_x.end
+            || (tail != 0 && tail <= (kern.nv - 1) * kern.lanes)
+        {
+            return false;
+        }
+        let (iy, ix) = (oy * p.stride_height - p.pad_top, ox * p.stride_width - p.pad_left);
+        let base = ((n * p.in_height + iy) * p.in_width + ix) * p.c_in + g * s.cin_g;
+        for (sp, &off) in segs.iter_mut().zip(&self.seg_offsets) {
+            // SAFETY: pixels ox..ox + mr have receptive fields inside the input (inner ranges): segment `seg` of
+            // pixel ox + i starts `i * stride_w * c_in` floats after this one, with `seg_len` floats in its row.
+            *sp = unsafe { x.add(base + off) };
+        }
+        let off = m0 * p.c_out + g * s.cout_g + n0;
+        let nr_full = kern.nr();
+        // SAFETY: as for the pointer-table call in `run`: the panels hold bias + k rows of nr_full floats, the
+        // segment pointers follow the strided contract (rows `stride_w * c_in` floats apart, the entry's spacing),
+        // the last panel is wider than `(nv - 1) * lanes` (checked above), output/residual rows m0..m0 + mr and
+        // columns n0..n0 + ncols are inside the output and this tile's own.
+        unsafe {
+            let tile = GemmTile {
+                mr,
+                nr: ncols,
+                k: self.seg_len,
+                segs: self.segs,
+                a: &segs[..self.segs],
+                csa: 1,
+                b: panel.add(nr_full),
+                ldb: nr_full,
+                b_stride: self.panel_stride,
+                bias_col: panel,
+                bias_row: core::ptr::null(),
+                c: y.get().add(off),
+                rsc: p.c_out,
+                res: if res.get().is_null() { core::ptr::null() } else { res.get().add(off) },
+                rsr: p.c_out,
+                min: p.output_min,
+                max: p.output_max,
+            };
+            entry(&tile);
+        }
+        true
+    }
+
     /// Fast path for a micro-tile of `mr` pixels from `pix` on one output row, all with receptive fields inside
     /// the input: fills every pointer by strides and returns true; otherwise leaves `rows` alone, returns false.
     ///
@@ -238,6 +329,39 @@ impl NhwcGemm {
                 // of it starts at an input pixel and its `seg_len` floats stay inside that pixel's input row.
                 *r = unsafe { x.add(base + off + i * step) };
             }
+        }
+        true
+    }
+
+    /// Fast path for row `i` (of `mr`) of a micro-tile that straddles output rows or borders: when pixel `pix`'s
+    /// receptive field lies inside the input, fills its `segs` pointers by strides and returns true; otherwise
+    /// leaves `rows` alone and returns false.
+    ///
+    /// # Safety
+    /// `x` holds the whole NHWC input described by `p`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    unsafe fn inner_pixel_pointers(
+        &self,
+        p: &Conv2dParams,
+        s: &Shape,
+        x: *const f32,
+        g: usize,
+        pix: Pixel,
+        i: usize,
+        mr: usize,
+        rows: &mut [*const f32],
+    ) -> bool {
+        let Pixel { n, oy, ox } = pix;
+        if self.rows == RowMode::Gather || !self.inner_y.contains(&oy) || !self.inner_x.contains(&ox) {
+            return false;
+        }
+        let (iy, ix) = (oy * p.stride_height - p.pad_top, ox * p.stride_width - p.pad_left);
+        let base = ((n * p.in_height + iy) * p.in_width + ix) * p.c_in + g * s.cin_g;
+        for (seg, &off) in self.seg_offsets.iter().enumerate() {
+            // SAFETY: the pixel's receptive field lies inside the input (inner ranges), so segment `seg` of it
+            // starts at an input pixel and its `seg_len` floats stay inside that pixel's input row.
+            rows[seg * mr + i] = unsafe { x.add(base + off) };
         }
         true
     }

@@ -44,6 +44,15 @@ pub struct GemmTile<'a> {
     pub max: f32,
 }
 
+/// Row spacings (in floats) with strided entry points (each kernel's `STRIDED` list): `stride_w * c_in` of the
+/// 3-channel stems (stride 1 and 2), whose kernel rows run one A row per output pixel at a fixed spacing.
+///
+/// A strided entry takes one pointer per segment instead of `MR`: `a[s]` (for `s < segs`) points at segment `s` of
+/// row 0, and row `i`'s segment `s` starts at `a[s] + i * RS`, `k` contiguous readable floats (`csa == 1`). The
+/// row offsets fold into the loads' displacements, so the tile needs no pointer table and no pointer registers per
+/// row (the 16-row AVX-512 tile otherwise spills five of its sixteen row pointers in the inner loop).
+pub const STRIDED_ROWS: [usize; 2] = [3, 6];
+
 /// How far ahead (in floats) the A rows are prefetched.
 const PREFETCH_FLOATS: usize = 64;
 /// Segments shorter than this are not prefetched.
@@ -52,14 +61,16 @@ const PREFETCH_MIN_K: usize = 32;
 /// Signature shared by every GEMM micro-kernel entry point.
 pub type GemmFn = unsafe fn(&GemmTile<'_>);
 
-/// Computes `MR` rows (`t.mr == MR`) of every panel the call spans.
+/// Computes `MR` rows (`t.mr == MR`) of every panel the call spans; with `RS > 0`, A rows `RS` floats apart.
 ///
 /// # Safety
-/// `t` must satisfy the pointer contract of [`GemmTile`] with `t.mr == MR`.
+/// `t` must satisfy the pointer contract of [`GemmTile`] with `t.mr == MR`; with `RS > 0` its strided form (see
+/// [`STRIDED_ROWS`]).
 #[inline(always)]
-pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize>(simd: S, t: &GemmTile<'_>) {
+pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize, const RS: usize>(simd: S, t: &GemmTile<'_>) {
     let nr_full = NV * S::F32_LANES;
-    debug_assert!(t.mr == MR && t.a.len() >= MR * t.segs && t.nr > 0);
+    debug_assert!(t.mr == MR && t.a.len() >= if RS == 0 { MR * t.segs } else { t.segs } && t.nr > 0);
+    debug_assert!(RS == 0 || t.csa == 1);
     debug_assert!((t.nr - 1) % nr_full >= (NV - 1) * S::F32_LANES);
     let mut j = 0;
     let mut q = 0;
@@ -68,7 +79,7 @@ pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize>(simd: S, t: &
         unsafe {
             let bias_col = if t.bias_col.is_null() { t.bias_col } else { t.bias_col.add(q * t.b_stride) };
             let res = if t.res.is_null() { t.res } else { t.res.add(j) };
-            panel::<S, MR, NV>(simd, t, nr_full.min(t.nr - j), t.b.add(q * t.b_stride), bias_col, t.c.add(j), res);
+            panel::<S, MR, NV, RS>(simd, t, nr_full.min(t.nr - j), t.b.add(q * t.b_stride), bias_col, t.c.add(j), res);
         }
         j += nr_full;
         q += 1;
@@ -79,7 +90,7 @@ pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize>(simd: S, t: &
 // Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn panel<S: Simd, const MR: usize, const NV: usize>(
+unsafe fn panel<S: Simd, const MR: usize, const NV: usize, const RS: usize>(
     simd: S,
     t: &GemmTile<'_>,
     nr: usize,
@@ -113,12 +124,16 @@ unsafe fn panel<S: Simd, const MR: usize, const NV: usize>(
         let mut bp = b;
         let a = t.a.as_ptr();
         for seg in 0..t.segs {
-            let mut ap = [core::ptr::null::<f32>(); MR];
-            for (i, p) in ap.iter_mut().enumerate() {
-                *p = *a.add(seg * MR + i);
+            if RS == 0 {
+                let mut ap = [core::ptr::null::<f32>(); MR];
+                for (i, p) in ap.iter_mut().enumerate() {
+                    *p = *a.add(seg * MR + i);
+                }
+                // By value in and out: keeps the accumulators in registers across the segment loop.
+                acc = k_loop::<S, MR, NV>(simd, acc, ap, bp, t.k, t.csa, t.ldb);
+            } else {
+                acc = k_loop_strided::<S, MR, NV, RS>(simd, acc, *a.add(seg), bp, t.k, t.ldb);
             }
-            // By value in and out: keeps the accumulators in registers across the segment loop.
-            acc = k_loop::<S, MR, NV>(simd, acc, ap, bp, t.k, t.csa, t.ldb);
             bp = bp.add(t.k * t.ldb);
         }
         store_tile::<S, MR, NV>(simd, t, nr, c, res, acc);
@@ -164,6 +179,42 @@ unsafe fn k_loop<S: Simd, const MR: usize, const NV: usize>(
                 }
                 ap[i] = ap[i].add(csa);
             }
+            bp = bp.add(ldb);
+        }
+    }
+    acc
+}
+
+/// The reduction over one segment whose `MR` rows are `RS` floats apart: one pointer, the row offsets are
+/// constants folded into the loads.
+///
+/// # Safety
+/// `a0 + i * RS` holds `k` readable contiguous floats for `i < MR`; `bp` as in [`k_loop`].
+#[inline(always)]
+unsafe fn k_loop_strided<S: Simd, const MR: usize, const NV: usize, const RS: usize>(
+    simd: S,
+    mut acc: [[S::f32s; NV]; MR],
+    mut a0: *const f32,
+    mut bp: *const f32,
+    k: usize,
+    ldb: usize,
+) -> [[S::f32s; NV]; MR] {
+    let lanes = S::F32_LANES;
+    let zero = simd.splat_f32s(0.0);
+    // SAFETY: the reads stay inside the extents of the caller's contract.
+    unsafe {
+        for _ in 0..k {
+            let mut bv = [zero; NV];
+            for (v, x) in bv.iter_mut().enumerate() {
+                *x = load::<S>(bp.add(v * lanes));
+            }
+            for i in 0..MR {
+                let ai = simd.splat_f32s(*a0.add(i * RS));
+                for v in 0..NV {
+                    acc[i][v] = simd.mul_add_e_f32s(ai, bv[v], acc[i][v]);
+                }
+            }
+            a0 = a0.add(1);
             bp = bp.add(ldb);
         }
     }
@@ -243,27 +294,39 @@ macro_rules! gemm_entry_points {
     ($simd:ty, $token:expr, $mr:literal, $nv:literal, $ms:tt, [$($v:literal),*]) => {
         /// Runs the body with the concrete backend `$simd` (not the `S` that `vectorize` passes: a stand-in such as
         /// `V3_512b` vectorizes through its host ISA, which would hand us the 8-lane `V3`).
-        struct Op<'a, 'b, const MR: usize, const NV: usize>(&'a $crate::ukernel::gemm::generic::GemmTile<'b>, $simd);
-        impl<const MR: usize, const NV: usize> pulp::WithSimd for Op<'_, '_, MR, NV> {
+        struct Op<'a, 'b, const MR: usize, const NV: usize, const RS: usize>(
+            &'a $crate::ukernel::gemm::generic::GemmTile<'b>,
+            $simd,
+        );
+        impl<const MR: usize, const NV: usize, const RS: usize> pulp::WithSimd for Op<'_, '_, MR, NV, RS> {
             type Output = ();
             #[inline(always)]
             fn with_simd<S: pulp::Simd>(self, _host: S) {
-                // SAFETY: the entry point's caller upholds the GemmTile contract for MR x NV.
-                unsafe { $crate::ukernel::gemm::generic::gemm_tile::<$simd, MR, NV>(self.1, self.0) }
+                // SAFETY: the entry point's caller upholds the GemmTile contract for MR x NV (rows RS apart).
+                unsafe { $crate::ukernel::gemm::generic::gemm_tile::<$simd, MR, NV, RS>(self.1, self.0) }
             }
         }
         /// # Safety
-        /// The tile must satisfy the [`GemmTile`](super::generic::GemmTile) contract for `MR` x `NV`, and the
-        /// CPU must support this module's ISA.
-        unsafe fn entry<const MR: usize, const NV: usize>(t: &$crate::ukernel::gemm::generic::GemmTile<'_>) {
+        /// The tile must satisfy the [`GemmTile`](super::generic::GemmTile) contract for `MR` x `NV` (with
+        /// `RS > 0`: the strided form of it), and the CPU must support this module's ISA.
+        unsafe fn entry<const MR: usize, const NV: usize, const RS: usize>(
+            t: &$crate::ukernel::gemm::generic::GemmTile<'_>,
+        ) {
             // SAFETY: entry points are reachable only through a plan built for an ISA this CPU has
             // (see `Isa::available`), so the backend token is valid.
             #[allow(unused_unsafe)]
             let simd: $simd = unsafe { $token };
-            pulp::Simd::vectorize(simd, Op::<MR, NV>(t, simd))
+            pulp::Simd::vectorize(simd, Op::<MR, NV, RS>(t, simd))
         }
         /// Entry points indexed `[nv - 1][mr - 1]`.
         pub static TABLE: [[$crate::ukernel::gemm::generic::GemmFn; $mr]; $nv] = [$($crate::ukernel::gemm::generic::gemm_row!($v; $ms)),*];
+
+        /// Full-tile (`MR` x `NV`) entry points whose A rows are a fixed number of floats apart, as
+        /// `(floats apart, entry)`: see [`STRIDED_ROWS`](super::generic::STRIDED_ROWS).
+        pub static STRIDED: [(usize, $crate::ukernel::gemm::generic::GemmFn); 2] = [
+            (3, entry::<$mr, $nv, 3> as $crate::ukernel::gemm::generic::GemmFn),
+            (6, entry::<$mr, $nv, 6> as $crate::ukernel::gemm::generic::GemmFn),
+        ];
 
         /// The entry point for a tile of exactly `mr` rows and `nv` column vectors.
         pub fn select(mr: usize, nv: usize) -> $crate::ukernel::gemm::generic::GemmFn {
@@ -276,7 +339,7 @@ pub(crate) use gemm_entry_points;
 /// One row of a [`gemm_entry_points`] table: the entry points for `NV = $vv` and every listed `MR`.
 macro_rules! gemm_row {
     ($vv:literal; [$($m:literal),*]) => {
-        [$(entry::<$m, $vv> as $crate::ukernel::gemm::generic::GemmFn),*]
+        [$(entry::<$m, $vv, 0> as $crate::ukernel::gemm::generic::GemmFn),*]
     };
 }
 pub(crate) use gemm_row;

@@ -38,12 +38,20 @@ pub struct GemmKernel {
     pub nv: usize,
     /// Entry point for a tile of exactly `mr` rows (`1..=self.mr`) and `nv` vectors (`1..=self.nv`).
     pub select: fn(usize, usize) -> GemmFn,
+    /// Full-tile entry points with A rows a fixed distance apart, `(floats apart, entry)`, one per
+    /// [`generic::STRIDED_ROWS`] value.
+    pub strided_entries: &'static [(usize, GemmFn)],
 }
 
 impl GemmKernel {
     /// Columns of a full tile.
     pub const fn nr(&self) -> usize {
         self.nv * self.lanes
+    }
+
+    /// The full-tile entry point whose A rows are `rows_apart` floats apart, if this kernel has one.
+    pub fn strided(&self, rows_apart: usize) -> Option<GemmFn> {
+        self.strided_entries.iter().find(|&&(rs, _)| rs == rows_apart).map(|&(_, f)| f)
     }
 }
 
@@ -58,6 +66,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 16,
         nv: avx512::NV,
         select: avx512::select,
+        strided_entries: &avx512::STRIDED,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -67,6 +76,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 8,
         nv: avx2::NV,
         select: avx2::select,
+        strided_entries: &avx2::STRIDED,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -76,6 +86,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 16,
         nv: emu512::NV,
         select: emu512::v3_512b::select,
+        strided_entries: &emu512::v3_512b::STRIDED,
     },
     #[cfg(target_arch = "aarch64")]
     GemmKernel {
@@ -85,6 +96,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 4,
         nv: neon::NV,
         select: neon::select,
+        strided_entries: &neon::STRIDED,
     },
     GemmKernel {
         name: "f32_gemm_4x8__scalar",
@@ -93,6 +105,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 1,
         nv: scalar::NV,
         select: scalar::select,
+        strided_entries: &scalar::STRIDED,
     },
     GemmKernel {
         name: "f32_gemm_8x32__avx512_portable",
@@ -101,6 +114,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 16,
         nv: emu512::NV,
         select: emu512::scalar512b::select,
+        strided_entries: &emu512::scalar512b::STRIDED,
     },
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     GemmKernel {
@@ -110,6 +124,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 16,
         nv: 1,
         select: avx512::tall::select,
+        strided_entries: &avx512::tall::STRIDED,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -119,6 +134,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 16,
         nv: 1,
         select: emu512::v3_512b_tall::select,
+        strided_entries: &emu512::v3_512b_tall::STRIDED,
     },
     GemmKernel {
         name: "f32_gemm_16x16__avx512_portable",
@@ -127,6 +143,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 16,
         nv: 1,
         select: emu512::scalar512b_tall::select,
+        strided_entries: &emu512::scalar512b_tall::STRIDED,
     },
 ];
 
