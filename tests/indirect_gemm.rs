@@ -1,6 +1,7 @@
 //! Sweeps of the NHWC indirect-GEMM row modes (one pointer per kernel row, per tap, or a gathered im2col row)
-//! against `simdconv::reference`: every border position, stride, dilation and asymmetric padding that changes
-//! which pointers a micro-tile row gets, on every ISA under test.
+//! and of the NCHW im2col panel packing (row runs cut by the borders, strided copies) against
+//! `simdconv::reference`: every border position, stride, dilation and asymmetric padding that changes which
+//! pointers a micro-tile row gets or which columns a packed run copies, on every ISA under test.
 
 mod common;
 
@@ -106,4 +107,41 @@ fn strided_stem_rows_match_reference() {
             }
         }
     }
+}
+
+/// NCHW im2col panels: row runs cut by the left or right border (zeros outside, a copy inside), runs wholly
+/// in the padding, strides 1-3 (the stride-2 copy has its own code) and dilation, widths that split runs over
+/// panels, with bias, residual and clamp.
+#[test]
+fn nchw_packed_runs_at_every_border() {
+    let list = isas();
+    let mut n = 0u64;
+    for (kh, kw, dil) in [(3, 3, 1), (1, 5, 1), (3, 3, 2), (7, 7, 1)] {
+        for stride in 1..=3 {
+            for (pt, pl, pb, pr) in [(1, 1, 1, 1), (0, 3, 1, 0), (2, 0, 0, 4), (0, 0, 0, 0)] {
+                for in_w in [3usize, 8, 21, 40] {
+                    let span = (kw - 1) * dil + 1;
+                    if in_w + pl + pr < span {
+                        continue;
+                    }
+                    let c_in = [3, 5, 1][n as usize % 3];
+                    let p = Conv2dParams::new(6, in_w, c_in, 4 + n as usize % 5, kh, kw)
+                        .stride(stride, stride)
+                        .dilation(dil, dil)
+                        .padding(pt, pl, pb, pr)
+                        .batch(1 + n as usize % 2)
+                        .layout(Layout::Nchw);
+                    if p.validate().is_err() {
+                        continue;
+                    }
+                    let clamp = [Clamp::None, Clamp::Relu6, Clamp::Range(-0.5, 0.75)][n as usize % 3];
+                    let residual = [Residual::Separate, Residual::None, Residual::InPlace][n as usize % 3];
+                    check_isas(&p, &list, n.is_multiple_of(2), residual, clamp, 1 + n as usize % 2, 300 + n)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    n += 1;
+                }
+            }
+        }
+    }
+    assert!(n > 100, "only {n} cases ran");
 }

@@ -270,22 +270,23 @@ unsafe fn pack_block(
             } else if ix >= 0 && last < w as isize {
                 let from = iy as usize * w + ix as usize;
                 for (ci, d) in rows.enumerate() {
-                    let src = &src[ci * hw + from..][..=(last - ix) as usize];
-                    if sw == 1 {
-                        copy_short(&mut d[..r.len], src);
-                    } else {
-                        for (v, x) in d[..r.len].iter_mut().zip(src.iter().step_by(sw)) {
-                            *v = *x;
-                        }
-                    }
+                    copy_strided(&mut d[..r.len], &src[ci * hw + from..][..=(last - ix) as usize], sw);
                 }
             } else {
+                // Cut by the left/right border: zeros outside columns `t_lo..t_hi` of the run, a copy inside.
+                let t_lo = if ix < 0 { ((-ix) as usize).div_ceil(sw).min(r.len) } else { 0 };
+                let t_hi = if ix < w as isize { ((w as isize - ix) as usize).div_ceil(sw).min(r.len) } else { 0 };
                 for (ci, d) in rows.enumerate() {
-                    let row = &src[ci * hw + iy as usize * w..][..w];
-                    for (t, v) in d[..r.len].iter_mut().enumerate() {
-                        let c = ix + (t * sw) as isize;
-                        *v = if c >= 0 && c < w as isize { row[c as usize] } else { 0.0 };
+                    let d = &mut d[..r.len];
+                    if t_lo >= t_hi {
+                        d.fill(0.0);
+                        continue;
                     }
+                    d[..t_lo].fill(0.0);
+                    d[t_hi..].fill(0.0);
+                    let first = (ix + (t_lo * sw) as isize) as usize;
+                    let src = &src[ci * hw + iy as usize * w + first..][..(t_hi - t_lo - 1) * sw + 1];
+                    copy_strided(&mut d[t_lo..t_hi], src, sw);
                 }
             }
         }
@@ -306,6 +307,34 @@ struct Run {
     len: usize,
     iy0: isize,
     ix0: isize,
+}
+
+/// Copies `src[t * sw]` into `dst[t]` for every `t < dst.len()` (`src` holds `(dst.len() - 1) * sw + 1` floats).
+#[inline(always)]
+fn copy_strided(dst: &mut [f32], src: &[f32], sw: usize) {
+    match sw {
+        1 => copy_short(dst, src),
+        2 => copy_even(dst, src),
+        _ => {
+            for (v, x) in dst.iter_mut().zip(src.iter().step_by(sw)) {
+                *v = *x;
+            }
+        }
+    }
+}
+
+/// Copies every other float of `src` (`src[2 * t]`) into `dst[t]`: fixed-size chunks the compiler turns into
+/// vector shuffles (a stride-2 row run, e.g. a stem's); `src` holds `2 * dst.len() - 1` floats.
+#[inline(always)]
+fn copy_even(dst: &mut [f32], src: &[f32]) {
+    let n4 = dst.len() / 4;
+    for (i, d4) in dst[..4 * n4].chunks_exact_mut(4).enumerate() {
+        let s = &src[8 * i..8 * i + 7];
+        d4.copy_from_slice(&[s[0], s[2], s[4], s[6]]);
+    }
+    for t in 4 * n4..dst.len() {
+        dst[t] = src[2 * t];
+    }
 }
 
 /// Copies a short row (a panel row of 4..32 floats) with fixed-size moves instead of a `memcpy` call per row.

@@ -190,6 +190,8 @@ unsafe fn k_loop<S: Simd, const MR: usize, const NV: usize>(
 ///
 /// # Safety
 /// `a0 + i * RS` holds `k` readable contiguous floats for `i < MR`; `bp` as in [`k_loop`].
+// Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 unsafe fn k_loop_strided<S: Simd, const MR: usize, const NV: usize, const RS: usize>(
     simd: S,
