@@ -246,8 +246,7 @@ impl DwNhwc {
 /// Channels per NHWC kernel call (whole tiles): the group's input, weights and outputs stay in L1.
 const NHWC_GROUP_CHANNELS: usize = 128;
 
-/// Output rows per NCHW block: the block's prepared input rows stay in L1. A plane of at most
-/// `NCHW_NARROW_ELEMS` outputs goes in one block (the kernels' row-contiguous epilogue covers it whole).
+/// Output rows per block of the general NCHW kernel: the block's prepared input rows stay in L1.
 const NCHW_BLOCK_ROWS: usize = 8;
 
 /// NCHW plan state: `kh * kw` weights per output channel and the bias.
@@ -257,7 +256,7 @@ pub(crate) struct DwNchw {
     f: NchwFn,
     w: Vec<f32>,
     bias: Vec<f32>,
-    /// A prepared row of zeros for padded input rows (`x_row` floats).
+    /// A row of zeros for padded input rows (`max(x_row, in_width)` floats).
     zero: AlignedBuf,
     /// Floats per phase of a prepared row.
     x_phase: usize,
@@ -287,13 +286,19 @@ impl DwNchw {
         let mut b = Vec::new();
         b.try_reserve_exact(p.c_out)?;
         b.extend((0..p.c_out).map(|o| bias.map_or(0.0, |b| b[o])));
-        // Every vector read stays inside a phase: outputs rounded up to whole vectors plus the largest tap shift
-        // (and, with stride 1, room for the row preparation's last whole-vector store).
-        let x_phase = (s.out_width.div_ceil(kernel.lanes) * kernel.lanes
-            + (p.kernel_width - 1) * p.dilation_width / p.stride_width)
-            .max(p.pad_left + p.in_width + kernel.lanes);
+        // Every vector read stays inside a phase: outputs rounded up to whole vectors plus the largest tap shift,
+        // and room for the row preparation's whole-vector stores (see `PadRows`).
+        let l = kernel.lanes;
+        let prep = match p.stride_width {
+            1 => p.pad_left + p.in_width + l,
+            2 => (p.pad_left + p.in_width).div_ceil(2).div_ceil(l) * l,
+            _ => 0,
+        };
+        let x_phase =
+            (s.out_width.div_ceil(l) * l + (p.kernel_width - 1) * p.dilation_width / p.stride_width).max(prep);
         let x_row = p.stride_width.checked_mul(x_phase).ok_or(Error::OutOfMemory)?;
-        Ok(DwNchw { kernel, f, w, bias: b, zero: AlignedBuf::zeroed(x_row)?, x_phase, x_row })
+        let zero = AlignedBuf::zeroed(x_row.max(p.in_width))?;
+        Ok(DwNchw { kernel, f, w, bias: b, zero, x_phase, x_row })
     }
 
     /// # Safety
@@ -316,21 +321,62 @@ impl DwNchw {
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
         // Input rows a block of `rows` output rows reads at most.
         let rows_in = |rows: usize| (rows - 1) * p.stride_height + (p.kernel_height - 1) * p.dilation_height + 1;
+        let plane = |x: *const f32, iy0: usize, x_row: usize, o: usize, yc: usize, oy0: usize, oy1: usize| NchwPlane {
+            x,
+            iy0,
+            x_row,
+            x_phase: self.x_phase,
+            in_h: ih,
+            in_w: iw,
+            zero: self.zero.as_slice().as_ptr(),
+            w: self.w[o * taps..].as_ptr(),
+            bias: self.bias[o],
+            kh: p.kernel_height,
+            kw: p.kernel_width,
+            stride_h: p.stride_height,
+            stride_w: p.stride_width,
+            dil_h: p.dilation_height,
+            dil_w: p.dilation_width,
+            pad_top: p.pad_top,
+            pad_left: p.pad_left,
+            ow,
+            oy0,
+            oy1,
+            // SAFETY: `yc` starts an output plane (callers), inside the output and the residual.
+            y: unsafe { yp.get().add(yc) },
+            // SAFETY: as above.
+            res: if rp.get().is_null() { core::ptr::null() } else { unsafe { rp.get().add(yc) } },
+            min: p.output_min,
+            max: p.output_max,
+        };
+        let direct = self.kernel.reads_in_place();
         for_each_tile(pb.count() * rcount, threads, |t| {
             let rows = rb.range(t % rcount);
-            let small = oh * ow <= crate::ukernel::dwconv::generic::NCHW_NARROW_ELEMS;
-            let block = if small { oh } else { NCHW_BLOCK_ROWS }.min(rows.len());
+            if direct {
+                for plane_i in pb.range(t / rcount) {
+                    let (n, o) = (plane_i / p.c_out, plane_i % p.c_out);
+                    let ci = if s.cout_g == 1 { o } else { o / s.cout_g };
+                    // SAFETY: input plane (n, ci) is inside the input.
+                    let xc = unsafe { xp.get().add((n * p.c_in + ci) * ih * iw) };
+                    let a = plane(xc, 0, iw, o, plane_i * oh * ow, rows.start, rows.end);
+                    // SAFETY: the kernel reads the `ih` rows of `iw` floats of the input plane and the zero row
+                    // (`iw` floats); this task alone writes rows `rows` of output plane `plane_i`.
+                    unsafe { (self.f)(&a) };
+                }
+                return Ok(());
+            }
+            let block = NCHW_BLOCK_ROWS.min(rows.len());
             // Zeroed once: row preparation writes the image columns only, the padding stays zero.
             let mut scratch = AlignedBuf::zeroed(rows_in(block).min(ih) * self.x_row)?;
             let planes = pb.range(t / rcount);
             let (mut n, mut o) = (planes.start / p.c_out, planes.start % p.c_out);
-            for plane in planes {
+            for plane_i in planes {
                 if o == p.c_out {
                     (n, o) = (n + 1, 0);
                 }
                 let ci = if s.cout_g == 1 { o } else { o / s.cout_g };
                 let xc = (n * p.c_in + ci) * ih * iw;
-                let yc = plane * oh * ow;
+                let yc = plane_i * oh * ow;
                 let mut oy0 = rows.start;
                 while oy0 < rows.end {
                     let oy1 = (oy0 + block).min(rows.end);
@@ -352,33 +398,7 @@ impl DwNchw {
                         // SAFETY: rows iy0..iy1 of the plane exist; the scratch holds that many prepared rows.
                         unsafe { (self.kernel.pad)(&prep) };
                     }
-                    let a = NchwPlane {
-                        x: scratch.as_slice().as_ptr(),
-                        iy0,
-                        x_row: self.x_row,
-                        x_phase: self.x_phase,
-                        in_h: ih,
-                        in_w: iw,
-                        zero: self.zero.as_slice().as_ptr(),
-                        w: self.w[o * taps..].as_ptr(),
-                        bias: self.bias[o],
-                        kh: p.kernel_height,
-                        kw: p.kernel_width,
-                        stride_h: p.stride_height,
-                        stride_w: p.stride_width,
-                        dil_h: p.dilation_height,
-                        dil_w: p.dilation_width,
-                        pad_top: p.pad_top,
-                        pad_left: p.pad_left,
-                        ow,
-                        oy0,
-                        oy1,
-                        // SAFETY: output plane `plane` is inside the output.
-                        y: unsafe { yp.get().add(yc) },
-                        res: if rp.get().is_null() { core::ptr::null() } else { unsafe { rp.get().add(yc) } },
-                        min: p.output_min,
-                        max: p.output_max,
-                    };
+                    let a = plane(scratch.as_slice().as_ptr(), iy0, self.x_row, o, yc, oy0, oy1);
                     // SAFETY: every image row that rows oy0..oy1 read is prepared in the scratch (rows iy0..iy1);
                     // x_phase covers the rounded-up row plus the tap shift; this task alone writes rows oy0..oy1
                     // of this plane.

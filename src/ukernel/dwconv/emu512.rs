@@ -12,8 +12,7 @@ pub mod v3_512b {
         crate::isa::Isa::Avx512OnAvx2,
         16,
         32,
-        "avx512_on_avx2",
-        Some(crate::ukernel::dwconv::avx2::split2)
+        "avx512_on_avx2"
     );
 }
 
@@ -26,7 +25,6 @@ pub mod scalar512b {
         crate::isa::Isa::Avx512Portable,
         16,
         32,
-        "avx512_portable",
-        None
+        "avx512_portable"
     );
 }

@@ -4,21 +4,171 @@
 //! NHWC kernels put channels in the lanes (tiles of two vectors) and compute one output row of a group of channel
 //! tiles per call, pixel-major: for each run of `R` interior output pixels, every tile in turn, so neighbouring
 //! outputs share input loads and a pixel's channels stay in L1 across tiles. NCHW kernels put the pixels of an
-//! output row in the lanes and compute a range of output rows of one channel plane per call from rows we prepared
-//! (zero-padded, split into stride phases), `R` output rows by two vectors per iteration so that rows share
-//! input-row loads.
+//! output row in the lanes and compute a range of output rows of one channel plane per call. The specialised
+//! (direct) NCHW kernels read the input plane in place, `RR` output rows by one vector per step so that rows share
+//! input-row loads: stride 1 loads each input row once per vector and forms the other taps by shifting lanes in
+//! from the row's previous vector; stride 2 splits each pair of input vectors into even and odd columns in
+//! registers ([`DwSimd`]). The general NCHW kernel reads rows prepared by [`pad_rows`] (zero-padded, split into
+//! stride phases).
 //!
 //! Whatever path computes an output, its arithmetic is the same: `acc = bias`, then one multiply-add per tap in
 //! `(ky, kx)` order, then the residual, then the clamp (NaN-preserving). Padded taps are skipped (NHWC, general
-//! NCHW) or multiply zeros of our own (fast NCHW); for the finite weights the plan sends here both equal the
-//! reference's zero padding. Which path computes an output depends only on its position, so results do not depend
-//! on how the driver splits the work.
+//! NCHW) or multiply zeros (direct NCHW); for the finite weights the plan sends here both equal the reference's
+//! zero padding. Which path computes an output depends only on its position, so results do not depend on how the
+//! driver splits the work.
 //!
 //! One body serves every ISA (AVX2, AVX-512, NEON, portable and the 16-lane stand-ins that run the AVX-512
 //! logic on AVX2 or in portable code).
 
 use crate::simd::{load, store};
 use pulp::{MemMask, Simd};
+
+/// The cross-lane shuffles the depthwise kernels need beyond pulp's `Simd`: one instruction or two on AVX-512,
+/// AVX2 and NEON, a stack copy on the portable and stand-in backends.
+pub trait DwSimd: Simd {
+    /// The even and the odd elements of the `2 * lanes` floats `a ++ b`, each in order.
+    #[inline(always)]
+    fn deinterleave(self, a: Self::f32s, b: Self::f32s) -> (Self::f32s, Self::f32s) {
+        let n = Self::F32_LANES;
+        let (mut t, mut e, mut o) = ([0f32; 32], [0f32; 16], [0f32; 16]);
+        // SAFETY: `n <= 16` lanes: every access stays inside the three arrays.
+        unsafe {
+            store::<Self>(t.as_mut_ptr(), a);
+            store::<Self>(t.as_mut_ptr().add(n), b);
+            for j in 0..n {
+                e[j] = t[2 * j];
+                o[j] = t[2 * j + 1];
+            }
+            (load::<Self>(e.as_ptr()), load::<Self>(o.as_ptr()))
+        }
+    }
+
+    /// `cur` moved up by `r` lanes (`0 < r < lanes`), the top `r` lanes of `prev` shifted in below:
+    /// `[prev[lanes - r..], cur[..lanes - r]]`.
+    #[inline(always)]
+    fn shift_in(self, prev: Self::f32s, cur: Self::f32s, r: usize) -> Self::f32s {
+        self.shift_in_fallback(prev, cur, r)
+    }
+}
+
+/// The portable [`DwSimd::shift_in`], through a stack copy.
+trait DwSimdFallback: Simd {
+    #[inline(always)]
+    fn shift_in_fallback(self, prev: Self::f32s, cur: Self::f32s, r: usize) -> Self::f32s {
+        let n = Self::F32_LANES;
+        let (mut t, mut o) = ([0f32; 32], [0f32; 16]);
+        // SAFETY: `r < n <= 16` lanes: every access stays inside the arrays.
+        unsafe {
+            store::<Self>(t.as_mut_ptr(), prev);
+            store::<Self>(t.as_mut_ptr().add(n), cur);
+            o[..n].copy_from_slice(&t[n - r..2 * n - r]);
+            load::<Self>(o.as_ptr())
+        }
+    }
+}
+impl<S: Simd> DwSimdFallback for S {}
+
+/// The same bits as another SIMD vector type of the same size (pulp's vectors and the platform's).
+#[inline(always)]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
+fn bits<A: Copy, B: Copy>(a: A) -> B {
+    const { assert!(size_of::<A>() == size_of::<B>()) };
+    // SAFETY: equal sizes (checked at compile time); only used between SIMD vector types, plain bits without
+    // invalid values.
+    unsafe { core::mem::transmute_copy(&a) }
+}
+
+impl DwSimd for pulp::Scalar {}
+impl DwSimd for pulp::Scalar512b {}
+#[cfg(target_arch = "x86_64")]
+impl DwSimd for pulp::x86::V3_512b {}
+
+#[cfg(target_arch = "x86_64")]
+impl DwSimd for pulp::x86::V3 {
+    #[inline(always)]
+    fn deinterleave(self, a: Self::f32s, b: Self::f32s) -> (Self::f32s, Self::f32s) {
+        use core::arch::x86_64::__m256;
+        let (a, b): (__m256, __m256) = (bits(a), bits(b));
+        let idx = self.avx._mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+        // a = e0 e1 e2 e3 o0 o1 o2 o3, b = e4 e5 e6 e7 o4 o5 o6 o7
+        let a = self.avx2._mm256_permutevar8x32_ps(a, idx);
+        let b = self.avx2._mm256_permutevar8x32_ps(b, idx);
+        let e = self.avx._mm256_permute2f128_ps::<0x20>(a, b);
+        let o = self.avx._mm256_permute2f128_ps::<0x31>(a, b);
+        (bits(e), bits(o))
+    }
+
+    #[inline(always)]
+    fn shift_in(self, prev: Self::f32s, cur: Self::f32s, r: usize) -> Self::f32s {
+        use core::arch::x86_64::{__m256, __m256i};
+        let (p, c): (__m256, __m256) = (bits(prev), bits(cur));
+        // t = prev[4..8] ++ cur[0..4]; per 128-bit half, `alignr(cur, t, 4 * (4 - r))` takes the top `r` lanes
+        // of t's half and the bottom `4 - r` of cur's: [prev[8 - r..8], cur[0..4 - r] | cur[4 - r..8 - r]].
+        let t = self.avx._mm256_permute2f128_ps::<0x21>(p, c);
+        let (ti, ci): (__m256i, __m256i) = (bits(t), bits(c));
+        let v: __m256i = match r {
+            1 => self.avx2._mm256_alignr_epi8::<12>(ci, ti),
+            2 => self.avx2._mm256_alignr_epi8::<8>(ci, ti),
+            3 => self.avx2._mm256_alignr_epi8::<4>(ci, ti),
+            4 => ti,
+            _ => return <Self as DwSimdFallback>::shift_in_fallback(self, prev, cur, r),
+        };
+        bits(v)
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+impl DwSimd for pulp::x86::V4 {
+    #[inline(always)]
+    fn deinterleave(self, a: Self::f32s, b: Self::f32s) -> (Self::f32s, Self::f32s) {
+        use core::arch::x86_64::__m512;
+        let (a, b): (__m512, __m512) = (bits(a), bits(b));
+        let f = self.avx512f;
+        let ie = f._mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let io = f._mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        (bits(f._mm512_permutex2var_ps(a, ie, b)), bits(f._mm512_permutex2var_ps(a, io, b)))
+    }
+
+    #[inline(always)]
+    fn shift_in(self, prev: Self::f32s, cur: Self::f32s, r: usize) -> Self::f32s {
+        use core::arch::x86_64::__m512i;
+        let (p, c): (__m512i, __m512i) = (bits(prev), bits(cur));
+        let f = self.avx512f;
+        // `alignr_epi32::<N>(c, p)` is lanes `N..N + 16` of `p ++ c`.
+        let v = match r {
+            1 => f._mm512_alignr_epi32::<15>(c, p),
+            2 => f._mm512_alignr_epi32::<14>(c, p),
+            3 => f._mm512_alignr_epi32::<13>(c, p),
+            4 => f._mm512_alignr_epi32::<12>(c, p),
+            _ => return <Self as DwSimdFallback>::shift_in_fallback(self, prev, cur, r),
+        };
+        bits(v)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+impl DwSimd for pulp::aarch64::Neon {
+    #[inline(always)]
+    fn deinterleave(self, a: Self::f32s, b: Self::f32s) -> (Self::f32s, Self::f32s) {
+        use core::arch::aarch64::float32x4_t;
+        let (a, b): (float32x4_t, float32x4_t) = (bits(a), bits(b));
+        (bits(self.neon.vuzp1q_f32(a, b)), bits(self.neon.vuzp2q_f32(a, b)))
+    }
+
+    #[inline(always)]
+    fn shift_in(self, prev: Self::f32s, cur: Self::f32s, r: usize) -> Self::f32s {
+        use core::arch::aarch64::float32x4_t;
+        let (p, c): (float32x4_t, float32x4_t) = (bits(prev), bits(cur));
+        // `vextq_f32::<N>(p, c)` is lanes `N..N + 4` of `p ++ c`.
+        let v = match r {
+            1 => self.neon.vextq_f32::<3>(p, c),
+            2 => self.neon.vextq_f32::<2>(p, c),
+            3 => self.neon.vextq_f32::<1>(p, c),
+            _ => return <Self as DwSimdFallback>::shift_in_fallback(self, prev, cur, r),
+        };
+        bits(v)
+    }
+}
 
 /// Lanes `lo..hi` of a vector: the pulp mask and its bounds.
 #[derive(Clone, Copy)]
@@ -622,18 +772,20 @@ pub unsafe fn nhwc_generic<S: Simd, const NV: usize>(simd: S, a: &NhwcRow<'_>) {
 // NCHW: pixels of an output row in lanes, a range of output rows of one channel plane per call.
 // ---------------------------------------------------------------------------------------------------------------
 
-/// Output rows `oy0..oy1` of one NCHW channel plane, read from rows prepared by [`pad_rows`].
+/// Output rows `oy0..oy1` of one NCHW channel plane.
 ///
-/// A prepared row holds `stride_w` phases of `x_phase` floats: element `j` of phase `p` is input column
-/// `ix = j * stride_w + p - pad_left`, or zero where `ix` lies outside `0..in_w`. Output `ox` reads tap `kx` at
-/// phase `(kx * dil_w) % stride_w`, element `ox + (kx * dil_w) / stride_w`.
+/// The direct kernels ([`DwKernel::reads_in_place`](super::DwKernel::reads_in_place)) read the input plane
+/// itself: `x` is input row 0, `iy0 == 0`, `x_row == in_w`; `x_phase` is unused. The general kernel reads rows
+/// prepared by [`pad_rows`]: a prepared row holds `stride_w` phases of `x_phase` floats, element `j` of phase `p`
+/// being input column `ix = j * stride_w + p - pad_left`, or zero where `ix` lies outside `0..in_w`; output `ox`
+/// reads tap `kx` at phase `(kx * dil_w) % stride_w`, element `ox + (kx * dil_w) / stride_w`.
 ///
 /// Pointer contract (checked by the driver, relied on here):
-/// - `x_phase >= round_up(ow, lanes) + ((kw - 1) * dil_w) / stride_w`, and `>= pad_left + in_w + lanes` with
-///   `stride_w == 1` (see [`PadRows`]).
-/// - the prepared row of every input row `iy` in `0..in_h` that the output rows read is at
-///   `x + (iy - iy0) * x_row` (`x_row >= stride_w * x_phase`); rows outside `0..in_h` are padding: the fast
-///   kernels read `zero` (a prepared row of zeros) for them, the general kernel skips them.
+/// - general kernel: `x_phase >= round_up(ow, lanes) + ((kw - 1) * dil_w) / stride_w` (see [`PadRows`]).
+/// - the (prepared) row of every input row `iy` in `0..in_h` that the output rows read is at
+///   `x + (iy - iy0) * x_row` with `in_w` readable floats (`x_row >= stride_w * x_phase` for prepared rows); rows
+///   outside `0..in_h` are padding: the direct kernels read `zero` for them (`max(in_w, x_row)` zeros), the
+///   general kernel skips them.
 /// - `w` points at `kh * kw` weights in `(ky, kx)` order.
 /// - output row `oy` is written at `y + oy * ow .. + ow`, `res` (null for none) read at the same offsets before
 ///   the write (it may be `y` itself).
@@ -678,167 +830,207 @@ fn nchw_row(a: &NchwPlane, iy: isize) -> *const f32 {
     if iy < 0 || iy >= a.in_h as isize { a.zero } else { a.x.wrapping_add((iy as usize - a.iy0) * a.x_row) }
 }
 
-/// `NV` consecutive vectors of `R` output rows: `rp[i]` is the prepared row of input row
-/// `oy * ST + i - pad_top`.
+/// Which lanes of a vector from input column `c` lie inside `0..w` (possibly none).
+#[inline(always)]
+fn col_lanes<S: Simd>(simd: S, c: isize, w: usize) -> Lanes<S> {
+    let l = S::F32_LANES as isize;
+    Lanes::new(simd, (-c).clamp(0, l) as usize, (w as isize - c).clamp(0, l) as usize)
+}
+
+/// One vector of an input row from column `c` (stride 1), or the even and odd columns of the two vectors from `c`
+/// (stride 2). `EDGE` loads through `masks` (one per vector, from [`col_lanes`]), zeros outside the image;
+/// otherwise plain loads.
 ///
 /// # Safety
-/// Row pointers satisfy [`NchwPlane`]'s contract and `ox0 + NV * lanes <= round_up(ow, lanes)`.
+/// `row` holds the columns the enabled lanes read; without `EDGE`, columns `c .. c + ST * lanes` are inside it.
 #[inline(always)]
-unsafe fn nchw_vectors<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize>(
-    rp: &[*const f32; 16],
-    off: &[usize; K],
-    w: &[[S::f32s; K]; K],
-    acc: &mut [[S::f32s; NV]; R],
-    ox0: usize,
+unsafe fn direct_load<S: DwSimd, const ST: usize, const EDGE: bool>(
     simd: S,
-) {
-    let lanes = S::F32_LANES;
-    // SAFETY: prepared rows hold `x_phase` floats per phase, beyond every vector read here (contract).
+    row: *const f32,
+    c: isize,
+    masks: &[Lanes<S>; 2],
+) -> (S::f32s, S::f32s) {
+    // SAFETY: forwarded contract.
     unsafe {
-        for (i, &row) in rp.iter().enumerate().take((R - 1) * ST + K) {
-            for kx in 0..K {
-                let p = row.add(off[kx] + ox0);
-                let mut x = [w[0][0]; NV];
-                for (v, x) in x.iter_mut().enumerate() {
-                    *x = load::<S>(p.add(v * lanes));
-                }
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    if i >= r * ST && i - r * ST < K {
-                        for v in 0..NV {
-                            acc[v] = simd.mul_add_e_f32s(x[v], w[i - r * ST][kx], acc[v]);
-                        }
-                    }
-                }
-            }
+        if ST == 1 {
+            (edge_load::<S, EDGE>(simd, row, c, masks[0]), simd.splat_f32s(0.0))
+        } else {
+            let l = S::F32_LANES as isize;
+            simd.deinterleave(
+                edge_load::<S, EDGE>(simd, row, c, masks[0]),
+                edge_load::<S, EDGE>(simd, row, c + l, masks[1]),
+            )
         }
     }
 }
 
-/// `R` output rows starting at `oy`: `NV` vectors at a time, then single vectors, the last one stored masked
-/// when the row is not a whole number of vectors.
+/// [`direct_load`]'s single vector.
 ///
 /// # Safety
-/// [`NchwPlane`]'s contract with `oy + R <= oy1`.
+/// As [`direct_load`] for one vector.
+#[inline(always)]
+unsafe fn edge_load<S: Simd, const EDGE: bool>(simd: S, row: *const f32, c: isize, m: Lanes<S>) -> S::f32s {
+    let p = row.wrapping_offset(c);
+    // SAFETY: forwarded contract.
+    unsafe { if EDGE { mask_load(simd, m, p) } else { load::<S>(p) } }
+}
+
+/// Vectors kept per input row by the direct NCHW kernels: the current one and enough earlier ones for the largest
+/// lane shift `smax` (`lanes == 1` keeps one vector per shift).
+const fn window(smax: usize, lanes: usize) -> usize {
+    smax.div_ceil(lanes) + 1
+}
+
+/// The tap vector shifted up by `s` lanes from a window (`win[0]` the current vector, `win[q]` the one `q`
+/// vectors earlier).
+#[inline(always)]
+fn tap<S: DwSimd>(simd: S, win: &[S::f32s; MAX_WIN], s: usize) -> S::f32s {
+    let (q, r) = (s / S::F32_LANES, s % S::F32_LANES);
+    if r == 0 { win[q] } else { simd.shift_in(win[q + 1], win[q], r) }
+}
+
+/// Largest window of the direct kernels (5 x 5, stride 1, one lane).
+const MAX_WIN: usize = 5;
+
+/// The `RR` accumulators of one vector position (input column `c`) of [`nchw_direct_rows`]: loads each row's
+/// vector(s), builds its `K` tap vectors, accumulates, and moves the row windows on.
+///
+/// # Safety
+/// As [`direct_load`] for every row of `rp`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn nchw_rows<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize>(
+unsafe fn direct_vector<S: DwSimd, const K: usize, const ST: usize, const RR: usize, const EDGE: bool>(
     simd: S,
-    a: &NchwPlane,
-    off: &[usize; K],
+    rp: &[*const f32; 16],
+    we: &mut [[S::f32s; MAX_WIN]; 16],
+    wo: &mut [[S::f32s; MAX_WIN]; 16],
     w: &[[S::f32s; K]; K],
     bias: S::f32s,
+    c: isize,
+    masks: &[Lanes<S>; 2],
+    nwin: usize,
+) -> [S::f32s; RR] {
+    let nr = (RR - 1) * ST + K;
+    let mut acc = [bias; RR];
+    for i in 0..nr {
+        // SAFETY: forwarded contract.
+        (we[i][0], wo[i][0]) = unsafe { direct_load::<S, ST, EDGE>(simd, rp[i], c, masks) };
+        let mut t = [bias; K];
+        for (kx, t) in t.iter_mut().enumerate() {
+            *t = if ST == 1 {
+                tap(simd, &we[i], K - 1 - kx)
+            } else {
+                // Column offset `m = kx + 2 - K`: odd `m` reads the odd vector, shifted up by `(1 - m) / 2`.
+                let m = kx as isize + 2 - K as isize;
+                let s = ((1 - m) / 2) as usize;
+                if m & 1 == 1 { tap(simd, &wo[i], s) } else { tap(simd, &we[i], s) }
+            };
+        }
+        for (r, acc) in acc.iter_mut().enumerate() {
+            if i >= r * ST && i - r * ST < K {
+                for (kx, &t) in t.iter().enumerate() {
+                    *acc = simd.mul_add_e_f32s(t, w[i - r * ST][kx], *acc);
+                }
+            }
+        }
+        for q in (1..nwin).rev() {
+            we[i][q] = we[i][q - 1];
+            wo[i][q] = wo[i][q - 1];
+        }
+    }
+    acc
+}
+
+/// `RR` output rows starting at `oy` of a `K x K`, stride-`ST` NCHW kernel, one vector of each row at a time, read
+/// straight from the input rows.
+///
+/// Stride 1: each input row is loaded once per vector at columns `ox0 + K - 1 - pad_left ..`; tap `kx` is that
+/// vector shifted up by `K - 1 - kx` lanes, the lanes below coming from the row's previous vector. Stride 2: the
+/// row's columns `2 * ox0 + K - 2 - pad_left ..` (two vectors) are split into even and odd columns; tap `kx` is
+/// the odd (`kx - K` odd) or even vector shifted up by `(K - 1 - kx) / 2` lanes. Columns outside the image load as
+/// zeros; rows outside it are read from `zero`.
+///
+/// # Safety
+/// [`NchwPlane`]'s contract for the direct kernels with `oy + RR <= oy1`.
+#[inline(always)]
+unsafe fn nchw_direct_rows<S: DwSimd, const K: usize, const ST: usize, const RR: usize>(
+    simd: S,
+    a: &NchwPlane,
+    w: &[[S::f32s; K]; K],
     epi: Epilogue<S>,
     oy: usize,
 ) {
     let lanes = S::F32_LANES;
+    let nr = (RR - 1) * ST + K;
+    let smax = if ST == 1 { K - 1 } else { (K - 1) / 2 };
+    let nwin = window(smax, lanes);
+    let iw = a.in_w;
     let mut rp = [a.zero; 16];
-    for (i, r) in rp.iter_mut().enumerate().take((R - 1) * ST + K) {
+    for (i, r) in rp.iter_mut().enumerate().take(nr) {
         *r = nchw_row(a, (oy * ST + i) as isize - a.pad_top as isize);
     }
+    // Input column of lane 0 of the first vector.
+    let base = if ST == 1 { K as isize - 1 } else { K as isize - 2 } - a.pad_left as isize;
+    let step = (lanes * ST) as isize;
+    let zero = simd.splat_f32s(0.0);
+    // Per input row: the window of (even) vectors and, with stride 2, of odd vectors.
+    let mut we = [[zero; MAX_WIN]; 16];
+    let mut wo = [[zero; MAX_WIN]; 16];
+    let masks_at = |c: isize| [col_lanes(simd, c, iw), col_lanes(simd, c + lanes as isize, iw)];
+    for q in 1..nwin {
+        let c = base - q as isize * step;
+        if c + step <= 0 {
+            // Wholly left of the image: the zeros the windows start with.
+            continue;
+        }
+        let m = masks_at(c);
+        for i in 0..nr {
+            // SAFETY: rows hold `in_w` readable floats, of which the masks enable only columns inside.
+            (we[i][q], wo[i][q]) = unsafe { direct_load::<S, ST, true>(simd, rp[i], c, &m) };
+        }
+    }
+    let nvec = a.ow.div_ceil(lanes);
     let full = Lanes::new(simd, 0, lanes);
-    let mut ox0 = 0;
-    // SAFETY: vectors start below `ow` (reads within the prepared rows); full stores only below `ow`, the last
-    // partial vector through a lane mask.
-    unsafe {
-        while ox0 + NV * lanes <= a.ow {
-            let mut acc = [[bias; NV]; R];
-            nchw_vectors::<S, K, ST, R, NV>(&rp, off, w, &mut acc, ox0, simd);
-            for (r, acc) in acc.into_iter().enumerate() {
-                epi.finish_tile::<NV, false>(simd, acc, a.y, a.res, (oy + r) * a.ow + ox0, full);
-            }
-            ox0 += NV * lanes;
-        }
-        while ox0 < a.ow {
-            let mut acc = [[bias; 1]; R];
-            nchw_vectors::<S, K, ST, R, 1>(&rp, off, w, &mut acc, ox0, simd);
-            let nl = lanes.min(a.ow - ox0);
-            for (r, acc) in acc.into_iter().enumerate() {
-                let o = (oy + r) * a.ow + ox0;
-                if nl == lanes {
-                    epi.finish::<false>(simd, acc[0], a.y, a.res, o, full);
-                } else {
-                    epi.finish::<true>(simd, acc[0], a.y, a.res, o, Lanes::new(simd, 0, nl));
-                }
-            }
-            ox0 += lanes;
-        }
-    }
-}
-
-/// Most outputs per call (and widest row) that the NCHW fast kernels compute through a row-contiguous buffer
-/// (see [`nchw_fast`]).
-pub const NCHW_NARROW_ELEMS: usize = 512;
-/// See [`NCHW_NARROW_ELEMS`].
-pub const NCHW_NARROW_W: usize = 64;
-// Small enough to keep the stack frame below 4 KiB (a larger one costs a probe call on every entry); the last
-// row's last vector may run up to 16 floats past the outputs.
-const NARROW_BUF: usize = NCHW_NARROW_ELEMS + 16;
-
-/// `R` output rows starting at `oy` of a narrow plane, written without epilogue into `buf` (row `oy - oy0` at
-/// `(oy - oy0) * ow`) with whole-vector stores, `NV` vectors at a time from the right: a row's last vector, which
-/// may run past the row's end, is stored before the next row's first vector overwrites the excess.
-///
-/// # Safety
-/// [`NchwPlane`]'s contract with `oy + R <= oy1`, `ow <= NCHW_NARROW_W`, `(oy1 - oy0) * ow <= NCHW_NARROW_ELEMS`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn nchw_rows_buf<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize>(
-    simd: S,
-    a: &NchwPlane,
-    off: &[usize; K],
-    w: &[[S::f32s; K]; K],
-    bias: S::f32s,
-    buf: *mut f32,
-    oy: usize,
-) {
-    let lanes = S::F32_LANES;
-    let mut rp = [a.zero; 16];
-    for (i, r) in rp.iter_mut().enumerate().take((R - 1) * ST + K) {
-        *r = nchw_row(a, (oy * ST + i) as isize - a.pad_top as isize);
-    }
-    let mut v = a.ow.div_ceil(lanes);
-    // SAFETY: vectors start below `ow` (reads within the prepared rows); buffer stores end below
-    // `(oy1 - oy0 - 1) * ow + ow.div_ceil(lanes) * lanes <= NARROW_BUF`.
-    unsafe {
-        while v > 0 {
-            if v >= NV {
-                v -= NV;
-                let mut acc = [[bias; NV]; R];
-                nchw_vectors::<S, K, ST, R, NV>(&rp, off, w, &mut acc, v * lanes, simd);
-                for (r, acc) in acc.into_iter().enumerate() {
-                    for (j, x) in acc.into_iter().enumerate() {
-                        store::<S>(buf.add((oy + r - a.oy0) * a.ow + (v + j) * lanes), x);
-                    }
-                }
-            } else {
-                v -= 1;
-                let mut acc = [[bias; 1]; R];
-                nchw_vectors::<S, K, ST, R, 1>(&rp, off, w, &mut acc, v * lanes, simd);
-                for (r, acc) in acc.into_iter().enumerate() {
-                    store::<S>(buf.add((oy + r - a.oy0) * a.ow + v * lanes), acc[0]);
-                }
-            }
-        }
-    }
-}
-
-/// NCHW `K x K`, stride `ST` (both directions), undilated kernel, `R` output rows by `NV` vectors per
-/// iteration. Padding taps read the zeros of the prepared rows, so the weights must be finite for padded taps to
-/// contribute nothing.
-///
-/// # Safety
-/// `a` satisfies [`NchwPlane`]'s contract with `kh == kw == K`, `stride_h == stride_w == ST`, no dilation;
-/// `(R - 1) * ST + K <= 16`.
-#[inline(always)]
-pub unsafe fn nchw_fast<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize>(
-    simd: S,
-    a: &NchwPlane,
-) {
-    debug_assert!(a.kh == K && a.kw == K && a.stride_h == ST && a.stride_w == ST && a.dil_h == 1 && a.dil_w == 1);
-    const { assert!(R >= 1 && NV >= 1 && (R - 1) * ST + K <= 16) };
-    let epi = Epilogue::new(simd, a.min, a.max);
     let bias = simd.splat_f32s(a.bias);
-    let mut w = [[bias; K]; K];
+    for v in 0..nvec {
+        let c = base + v as isize * step;
+        let acc = if c < 0 || c + step > iw as isize {
+            let m = masks_at(c);
+            // SAFETY: as above.
+            unsafe { direct_vector::<S, K, ST, RR, true>(simd, &rp, &mut we, &mut wo, w, bias, c, &m, nwin) }
+        } else {
+            // SAFETY: columns `c .. c + step` lie inside every row.
+            unsafe { direct_vector::<S, K, ST, RR, false>(simd, &rp, &mut we, &mut wo, w, bias, c, &[full; 2], nwin) }
+        };
+        let ox0 = v * lanes;
+        let nl = lanes.min(a.ow - ox0);
+        // SAFETY: outputs `ox0 .. ox0 + nl` of rows `oy .. oy + RR` are inside the output (contract).
+        unsafe {
+            for (r, acc) in acc.into_iter().enumerate() {
+                let off = (oy + r) * a.ow + ox0;
+                if nl == lanes {
+                    epi.finish::<false>(simd, acc, a.y, a.res, off, full);
+                } else {
+                    epi.finish::<true>(simd, acc, a.y, a.res, off, Lanes::new(simd, 0, nl));
+                }
+            }
+        }
+    }
+}
+
+/// NCHW `K x K`, stride `ST` (both directions), undilated kernel reading the input plane in place (no prepared
+/// rows): `RR` output rows per pass, the last rows in one smaller pass. Rows outside the image are read from the
+/// zero row and multiplied like the others, so the weights must be finite for padding to contribute nothing.
+///
+/// # Safety
+/// `a` satisfies [`NchwPlane`]'s contract for the direct kernels with `kh == kw == K`, `stride_h == stride_w ==
+/// ST`, no dilation; `(RR - 1) * ST + K <= 16`, `ST <= 2`.
+#[inline(always)]
+pub unsafe fn nchw_direct<S: DwSimd, const K: usize, const ST: usize, const RR: usize>(simd: S, a: &NchwPlane) {
+    debug_assert!(a.kh == K && a.kw == K && a.stride_h == ST && a.stride_w == ST && a.dil_h == 1 && a.dil_w == 1);
+    const { assert!(RR >= 1 && RR <= 4 && (RR - 1) * ST + K <= 16 && (ST == 1 || ST == 2) && K <= MAX_WIN) };
+    let epi = Epilogue::new(simd, a.min, a.max);
+    let mut w = [[simd.splat_f32s(0.0); K]; K];
     // SAFETY: `w` holds `K * K` weights (contract).
     unsafe {
         for (ky, wr) in w.iter_mut().enumerate() {
@@ -847,95 +1039,18 @@ pub unsafe fn nchw_fast<S: Simd, const K: usize, const ST: usize, const R: usize
             }
         }
     }
-    let mut off = [0usize; K];
-    for (kx, o) in off.iter_mut().enumerate() {
-        *o = col_off(a, kx);
-    }
     let mut oy = a.oy0;
-    if a.ow <= NCHW_NARROW_W && (a.oy1 - a.oy0) * a.ow <= NCHW_NARROW_ELEMS {
-        // Narrow rows end in a partial vector each: compute the rows into a row-contiguous buffer, then run the
-        // epilogue over the contiguous output range with whole vectors (one partial vector at the end).
-        // Every float the epilogue reads is written first (rows oy0..oy1 cover `0..(oy1 - oy0) * ow`).
-        let mut buf = core::mem::MaybeUninit::<[f32; NARROW_BUF]>::uninit();
-        let bp = buf.as_mut_ptr() as *mut f32;
-        // SAFETY: forwarded contract; the buffer holds every row of the call.
-        unsafe {
-            while oy + R <= a.oy1 {
-                nchw_rows_buf::<S, K, ST, R, NV>(simd, a, &off, &w, bias, bp, oy);
-                oy += R;
-            }
-            // The last rows as one block (independent accumulator chains).
-            match a.oy1 - oy {
-                0 => {}
-                1 => nchw_rows_buf::<S, K, ST, 1, NV>(simd, a, &off, &w, bias, bp, oy),
-                2 => nchw_rows_buf::<S, K, ST, 2, NV>(simd, a, &off, &w, bias, bp, oy),
-                _ => {
-                    while oy + 3 <= a.oy1 {
-                        nchw_rows_buf::<S, K, ST, 3, NV>(simd, a, &off, &w, bias, bp, oy);
-                        oy += 3;
-                    }
-                    while oy < a.oy1 {
-                        nchw_rows_buf::<S, K, ST, 1, NV>(simd, a, &off, &w, bias, bp, oy);
-                        oy += 1;
-                    }
-                }
-            }
-            epilogue_run(simd, epi, bp, a.y, a.res, a.oy0 * a.ow, (a.oy1 - a.oy0) * a.ow);
-        }
-        return;
-    }
-    // SAFETY: forwarded contract; each call covers rows below `oy1`.
+    // SAFETY: forwarded contract; each pass covers rows below `oy1`.
     unsafe {
-        while oy + R <= a.oy1 {
-            nchw_rows::<S, K, ST, R, NV>(simd, a, &off, &w, bias, epi, oy);
-            oy += R;
+        while oy + RR <= a.oy1 {
+            nchw_direct_rows::<S, K, ST, RR>(simd, a, &w, epi, oy);
+            oy += RR;
         }
         match a.oy1 - oy {
             0 => {}
-            2 => nchw_rows::<S, K, ST, 2, NV>(simd, a, &off, &w, bias, epi, oy),
-            _ => {
-                while oy < a.oy1 {
-                    nchw_rows::<S, K, ST, 1, NV>(simd, a, &off, &w, bias, epi, oy);
-                    oy += 1;
-                }
-            }
-        }
-    }
-}
-
-/// Applies the epilogue to `n` contiguous accumulators at `src`, writing `y[off..off + n]` (residual read at the
-/// same offsets just before each write, so it may be `y` itself).
-///
-/// # Safety
-/// `src` holds `n` floats; `y` (and `res` unless null) hold `off + n`.
-#[inline(always)]
-unsafe fn epilogue_run<S: Simd>(
-    simd: S,
-    epi: Epilogue<S>,
-    src: *const f32,
-    y: *mut f32,
-    res: *const f32,
-    off: usize,
-    n: usize,
-) {
-    let lanes = S::F32_LANES;
-    let full = Lanes::new(simd, 0, lanes);
-    let mut k = 0;
-    // SAFETY: every access is below `n` floats past `src` and `off + n` past `y` / `res`.
-    unsafe {
-        while k + lanes <= n {
-            epi.finish::<false>(simd, load::<S>(src.add(k)), y, res, off + k, full);
-            k += lanes;
-        }
-        if k < n {
-            epi.finish::<true>(
-                simd,
-                mask_load(simd, Lanes::new(simd, 0, n - k), src.add(k)),
-                y,
-                res,
-                off + k,
-                Lanes::new(simd, 0, n - k),
-            );
+            1 => nchw_direct_rows::<S, K, ST, 1>(simd, a, &w, epi, oy),
+            2 => nchw_direct_rows::<S, K, ST, 2>(simd, a, &w, epi, oy),
+            _ => nchw_direct_rows::<S, K, ST, 3>(simd, a, &w, epi, oy),
         }
     }
 }
@@ -1003,8 +1118,9 @@ pub unsafe fn nchw_generic<S: Simd>(simd: S, a: &NchwPlane) {
 /// Pointer contract: `src` holds `rows` rows of `in_w` floats, `in_w` apart; prepared row `i` is at
 /// `dst + i * stride * x_phase`, phase `p` element `j` (`j < x_phase`) receives input column
 /// `j * stride + p - pad_left` where that lies inside `0..in_w`. Elements outside that range are zero and stay
-/// zero: the caller zeroes them once (they sit at the same places for every row and plane of a layer); with stride
-/// 1 up to `lanes` zeros are rewritten after the valid range, so `x_phase >= pad_left + in_w + lanes`.
+/// zero: the caller zeroes them once (they sit at the same places for every row and plane of a layer); whole
+/// vectors of zeros are rewritten after the valid range, so `x_phase >= pad_left + in_w + lanes` with stride 1 and
+/// `x_phase >= round_up(ceil((pad_left + in_w) / 2), lanes)` with stride 2.
 #[derive(Clone, Copy, Debug)]
 pub struct PadRows {
     pub src: *const f32,
@@ -1016,15 +1132,34 @@ pub struct PadRows {
     pub x_phase: usize,
 }
 
-/// An ISA's stride-2 split: `n` pairs at `src` to `n` evens at `ev` and `n` odds at `od`.
-pub type Split2Fn = unsafe fn(src: *const f32, ev: *mut f32, od: *mut f32, n: usize);
+/// Columns `c .. c + lanes` of a row of `w` floats at `src`, zero outside `0..w`; reads nothing else.
+///
+/// # Safety
+/// `w` floats are readable at `src`.
+#[inline(always)]
+unsafe fn load_cols<S: Simd>(simd: S, src: *const f32, c: isize, w: usize) -> S::f32s {
+    let l = S::F32_LANES as isize;
+    // SAFETY: only columns inside `0..w` are read.
+    unsafe {
+        if c >= 0 && c + l <= w as isize {
+            load::<S>(src.add(c as usize))
+        } else {
+            let (lo, hi) = ((-c).clamp(0, l) as usize, (w as isize - c).clamp(0, l) as usize);
+            if lo < hi {
+                mask_load(simd, Lanes::new(simd, lo, hi), src.wrapping_offset(c))
+            } else {
+                simd.splat_f32s(0.0)
+            }
+        }
+    }
+}
 
-/// Row preparation: vector copies for stride 1, the ISA's pair split (`split2`, or a plain loop) for stride 2.
+/// Row preparation: vector copies for stride 1, vector pair splits ([`DwSimd::deinterleave`]) for stride 2.
 ///
 /// # Safety
 /// `a` satisfies [`PadRows`]'s contract.
 #[inline(always)]
-pub unsafe fn pad_rows<S: Simd>(simd: S, a: &PadRows, split2: Option<Split2Fn>) {
+pub unsafe fn pad_rows<S: DwSimd>(simd: S, a: &PadRows) {
     let (s, pl, xp, w) = (a.stride, a.pad_left, a.x_phase, a.in_w);
     let lanes = S::F32_LANES;
     // Valid elements of phase `p`: `j0 <= j < j1`.
@@ -1052,28 +1187,17 @@ pub unsafe fn pad_rows<S: Simd>(simd: S, a: &PadRows, split2: Option<Split2Fn>) 
                     store::<S>(d.add(k), mask_load(simd, Lanes::new(simd, 0, n - k), sp.add(k)));
                 }
             } else if s == 2 {
-                let src = core::slice::from_raw_parts(src, w);
-                let ev = core::slice::from_raw_parts_mut(dst, xp);
-                let od = core::slice::from_raw_parts_mut(dst.add(xp), xp);
-                let ((e0, e1), (o0, o1)) = (range(0), range(1));
-                // Pairs (even, odd) at `j` read source columns `2j - pl` and `2j + 1 - pl`: one contiguous run.
-                let (m0, m1) = (e0.max(o0), e1.min(o1).max(e0.max(o0)));
-                for j in (e0..m0).chain(m1..e1) {
-                    ev[j] = src[2 * j - pl];
-                }
-                for j in (o0..m0).chain(m1..o1) {
-                    od[j] = src[2 * j + 1 - pl];
-                }
-                if m1 > m0
-                    && let Some(f) = split2
-                {
-                    f(src[2 * m0 - pl..].as_ptr(), ev[m0..].as_mut_ptr(), od[m0..].as_mut_ptr(), m1 - m0);
-                } else if m1 > m0 {
-                    let pairs = src[2 * m0 - pl..2 * m1 - pl].chunks_exact(2);
-                    for ((e, o), pr) in ev[m0..m1].iter_mut().zip(od[m0..m1].iter_mut()).zip(pairs) {
-                        *e = pr[0];
-                        *o = pr[1];
-                    }
+                // Pairs of the zero-padded row `r[c] = x[c - pl]`: floats `2j` and `2j + 1` go to phases 0 and 1 at
+                // `j`, whole vectors at a time, lanes outside the image loaded as zeros.
+                let n = (w + pl).div_ceil(2);
+                let mut j = 0;
+                while j < n {
+                    let c = (2 * j) as isize - pl as isize;
+                    let (e, o) =
+                        simd.deinterleave(load_cols(simd, src, c, w), load_cols(simd, src, c + lanes as isize, w));
+                    store::<S>(dst.add(j), e);
+                    store::<S>(dst.add(xp + j), o);
+                    j += lanes;
                 }
             } else {
                 for p in 0..s {
@@ -1094,7 +1218,7 @@ pub unsafe fn pad_rows<S: Simd>(simd: S, a: &PadRows, split2: Option<Split2Fn>) 
 /// backend `$simd`, not the `S` that `vectorize` passes (a stand-in such as `V3_512b` vectorizes through its
 /// host ISA, which would hand over the 8-lane `V3`).
 macro_rules! dw_entry_points {
-    ($simd:ty, $token:expr, $isa:expr, $lanes:literal, $tile:literal, $suffix:literal, $split2:expr) => {
+    ($simd:ty, $token:expr, $isa:expr, $lanes:literal, $tile:literal, $suffix:literal) => {
         use $crate::ukernel::dwconv::generic as g;
         use $crate::ukernel::dwconv::{DwEntry, DwKernel, DwShape};
 
@@ -1124,15 +1248,13 @@ macro_rules! dw_entry_points {
                 unsafe { g::nhwc_generic::<$simd, NV>(self.1, self.0) }
             }
         }
-        struct NchwFast<'a, const K: usize, const ST: usize, const R: usize, const V: usize>(&'a g::NchwPlane, $simd);
-        impl<const K: usize, const ST: usize, const R: usize, const V: usize> pulp::WithSimd
-            for NchwFast<'_, K, ST, R, V>
-        {
+        struct NchwDirect<'a, const K: usize, const ST: usize, const RR: usize>(&'a g::NchwPlane, $simd);
+        impl<const K: usize, const ST: usize, const RR: usize> pulp::WithSimd for NchwDirect<'_, K, ST, RR> {
             type Output = ();
             #[inline(always)]
             fn with_simd<S: pulp::Simd>(self, _host: S) {
                 // SAFETY: the entry point's caller upholds the NchwPlane contract for this shape.
-                unsafe { g::nchw_fast::<$simd, K, ST, R, V>(self.1, self.0) }
+                unsafe { g::nchw_direct::<$simd, K, ST, RR>(self.1, self.0) }
             }
         }
         struct NchwGeneric<'a>(&'a g::NchwPlane, $simd);
@@ -1150,7 +1272,7 @@ macro_rules! dw_entry_points {
             #[inline(always)]
             fn with_simd<S: pulp::Simd>(self, _host: S) {
                 // SAFETY: the entry point's caller upholds the PadRows contract.
-                unsafe { g::pad_rows::<$simd>(self.1, self.0, $split2) }
+                unsafe { g::pad_rows::<$simd>(self.1, self.0) }
             }
         }
 
@@ -1175,10 +1297,10 @@ macro_rules! dw_entry_points {
             pulp::Simd::vectorize(simd, NhwcGeneric(a, simd))
         }
         /// # Safety
-        /// [`g::NchwPlane`]'s contract for a `K x K` stride-`ST` undilated kernel.
-        unsafe fn nchw_fast<const K: usize, const ST: usize, const R: usize, const V: usize>(a: &g::NchwPlane) {
+        /// [`g::NchwPlane`]'s contract for a direct `K x K` stride-`ST` undilated kernel.
+        unsafe fn nchw_direct<const K: usize, const ST: usize, const RR: usize>(a: &g::NchwPlane) {
             let simd = token();
-            pulp::Simd::vectorize(simd, NchwFast::<K, ST, R, V>(a, simd))
+            pulp::Simd::vectorize(simd, NchwDirect::<K, ST, RR>(a, simd))
         }
         /// # Safety
         /// [`g::NchwPlane`]'s contract.
@@ -1224,10 +1346,10 @@ macro_rules! dw_entry_points {
                 DwEntry::Nhwc(nhwc_fast::<5, 2, 2, 2>),
             ),
             k(concat!("f32_dwconv_generic_", $tile, "c__", $suffix), NV, DwShape::Generic, DwEntry::Nhwc(nhwc_generic)),
-            k(concat!("f32_dwconv2d_chw_3x3s1__", $suffix), NV, DwShape::K3S1, DwEntry::Nchw(nchw_fast::<3, 1, 4, 2>)),
-            k(concat!("f32_dwconv2d_chw_3x3s2__", $suffix), NV, DwShape::K3S2, DwEntry::Nchw(nchw_fast::<3, 2, 4, 2>)),
-            k(concat!("f32_dwconv2d_chw_5x5s1__", $suffix), NV, DwShape::K5S1, DwEntry::Nchw(nchw_fast::<5, 1, 4, 2>)),
-            k(concat!("f32_dwconv2d_chw_5x5s2__", $suffix), NV, DwShape::K5S2, DwEntry::Nchw(nchw_fast::<5, 2, 2, 2>)),
+            k(concat!("f32_dwconv2d_chw_3x3s1__", $suffix), 1, DwShape::K3S1, DwEntry::Nchw(nchw_direct::<3, 1, 4>)),
+            k(concat!("f32_dwconv2d_chw_3x3s2__", $suffix), 1, DwShape::K3S2, DwEntry::Nchw(nchw_direct::<3, 2, 3>)),
+            k(concat!("f32_dwconv2d_chw_5x5s1__", $suffix), 1, DwShape::K5S1, DwEntry::Nchw(nchw_direct::<5, 1, 4>)),
+            k(concat!("f32_dwconv2d_chw_5x5s2__", $suffix), 1, DwShape::K5S2, DwEntry::Nchw(nchw_direct::<5, 2, 2>)),
             k(concat!("f32_dwconv2d_chw_generic__", $suffix), NV, DwShape::Generic, DwEntry::Nchw(nchw_generic)),
         ];
     };

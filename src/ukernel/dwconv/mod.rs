@@ -86,6 +86,12 @@ impl DwKernel {
             DwEntry::Nchw(_) => Layout::Nchw,
         }
     }
+
+    /// Whether an NCHW kernel reads the input plane in place (the specialised shapes) rather than rows prepared by
+    /// `pad` (the general kernel).
+    pub fn reads_in_place(&self) -> bool {
+        self.layout() == Layout::Nchw && self.shape != DwShape::Generic
+    }
 }
 
 /// Every depthwise kernel compiled into this build, one list per ISA.
