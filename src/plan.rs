@@ -70,7 +70,10 @@ impl Plan {
                 let name = a.algorithm();
                 (Algo::Nhwc(a), name, kernel)
             }
-            (Layout::Nchw, true) => (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "pointwise-nchw", kernel),
+            (Layout::Nchw, true) => match NchwGemm::pixel_rows_kernel(p, s, isa) {
+                Some(k) => (Algo::Nchw(NchwGemm::new_pixel_rows(p, s, k, weights, bias)?), "pointwise-nchw-rows", k),
+                None => (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "pointwise-nchw", kernel),
+            },
             (Layout::Nchw, false) => {
                 (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "im2col-gemm-nchw", kernel)
             }

@@ -35,6 +35,8 @@ struct Opts {
     rsc_extra: usize,
     /// Whether B's row stride is the kernel's full `nr` (else exactly the `nv` vectors read).
     ldb_full: bool,
+    /// Through the transposed-C entry points: C and the residual stored column after column (`c + i + j * rsc`).
+    transposed: bool,
 }
 
 fn all_opts() -> Vec<Opts> {
@@ -46,7 +48,16 @@ fn all_opts() -> Vec<Opts> {
                     for a_rows in [ARows::Contiguous, ARows::Strided, ARows::Interleaved] {
                         for rsc_extra in [0, 5] {
                             for ldb_full in [false, true] {
-                                v.push(Opts { bias_col, bias_row, residual, clamp, a_rows, rsc_extra, ldb_full });
+                                v.push(Opts {
+                                    bias_col,
+                                    bias_row,
+                                    residual,
+                                    clamp,
+                                    a_rows,
+                                    rsc_extra,
+                                    ldb_full,
+                                    transposed: false,
+                                });
                             }
                         }
                     }
@@ -131,25 +142,32 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
     let bias_row = data(m, seed + 3);
 
     // C with guard zones; the residual either separate (its own stride, NaN off the tile) or C itself.
-    let rsc = n + o.rsc_extra;
-    let c_len = GUARD + (m - 1) * rsc + n + GUARD;
+    // C's storage: `outer` runs of `inner` elements, `rsc` apart (rows, or columns when transposed).
+    let (outer, inner) = if o.transposed { (n, m) } else { (m, n) };
+    let rsc = inner + o.rsc_extra;
+    let c_len = GUARD + (outer - 1) * rsc + inner + GUARD;
     let mut c = vec![f32::from_bits(GUARD_BITS); c_len];
     let rv = data(m * n, seed + 4);
     let rsr = match o.residual {
         Residual::InPlace => rsc,
-        _ => n + 2,
+        _ => inner + 2,
     };
-    let mut r = vec![nan(); m * rsr];
+    let at = |i: usize, j: usize, stride: usize| if o.transposed { i + j * stride } else { i * stride + j };
+    let mut r = vec![nan(); outer * rsr];
     match o.residual {
         Residual::None => {}
         Residual::Separate => {
             for i in 0..m {
-                r[i * rsr..i * rsr + n].copy_from_slice(&rv[i * n..(i + 1) * n]);
+                for j in 0..n {
+                    r[at(i, j, rsr)] = rv[i * n + j];
+                }
             }
         }
         Residual::InPlace => {
             for i in 0..m {
-                c[GUARD + i * rsc..GUARD + i * rsc + n].copy_from_slice(&rv[i * n..(i + 1) * n]);
+                for j in 0..n {
+                    c[GUARD + at(i, j, rsc)] = rv[i * n + j];
+                }
             }
         }
     }
@@ -183,6 +201,7 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
             assert!(m == kern.mr && nv == kern.nv, "{ctx}: strided entries are full-tile only");
             kern.strided(rs).unwrap_or_else(|| panic!("{ctx}: no strided entry"))
         }
+        _ if o.transposed => (kern.select_t)(m, nv),
         _ => (kern.select)(m, nv),
     };
     // SAFETY: the test's CPU runs `kern.isa` (filtered by `available`); A rows hold `k` elements `csa` apart
@@ -196,7 +215,7 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
     for (idx, v) in c.iter().enumerate() {
         let in_tile = idx >= GUARD && {
             let off = idx - GUARD;
-            off / rsc < m && off % rsc < n
+            off / rsc < outer && off % rsc < inner
         };
         if in_tile {
             continue;
@@ -228,7 +247,7 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
                 mag += (rv[i * n + j] as f64).abs();
             }
             let want = reference::clamp_nan(acc, min, max);
-            let got = c[GUARD + i * rsc + j];
+            let got = c[GUARD + at(i, j, rsc)];
             let ok = (got as f64 - want).abs() <= reference::tolerance(k + 3, mag);
             if !ok {
                 return Err(format!("{ctx}: C[{i}][{j}] = {got}, expected {want} (magnitude {mag})"));
@@ -316,6 +335,29 @@ fn gemm_strided_rows_sweep() {
                     run_tile(kern, kern.mr, n, k, o, 9000 + case as u64).unwrap_or_else(|e| panic!("{e}"));
                     case += 1;
                 }
+            }
+        }
+    }
+}
+
+/// The transposed-C entry points (NCHW pixel rows): every m = 1..=MR, n from one column to three panels, the
+/// options rotating, C and the residual stored column after column with guards between the columns.
+#[test]
+fn gemm_transposed_sweep() {
+    let opts = all_opts();
+    for kern in kernels() {
+        let (nr, l) = (kern.nr(), kern.lanes);
+        let mut case = 0usize;
+        for m in 1..=kern.mr {
+            for n in 1..=3 * nr {
+                let rem = n % nr;
+                if n > nr && rem != 0 && rem <= (kern.nv - 1) * l {
+                    continue;
+                }
+                let k = KS[case % KS.len()];
+                let o = Opts { transposed: true, ..opts[(case * 83) % opts.len()] };
+                run_tile(kern, m, n, k, o, 20000 + case as u64).unwrap_or_else(|e| panic!("{e}"));
+                case += 1;
             }
         }
     }
@@ -454,5 +496,38 @@ fn narrow_outputs_and_short_reductions_use_the_tall_kernel() {
                     .unwrap_or_else(|e| panic!("{e}"));
             }
         }
+    }
+}
+
+/// NCHW 1x1 layers with long reductions on small planes run as pixel rows (output channels in the lanes, C stored
+/// transposed): channel counts around the vector widths, odd planes, batches and groups, every epilogue, against
+/// the reference on every ISA; and the choice itself on canonical shapes.
+#[test]
+fn nchw_pixel_rows_sweep() {
+    use simdconv::{Conv2d, PlanOptions};
+    let list = isas();
+    let mut case = 0u64;
+    for (c_in, groups) in [(257, 1), (300, 1), (600, 2)] {
+        for c_out in [1, 9, 16, 17, 40, 64] {
+            for (h, w, batch) in [(7, 7, 1), (3, 5, 2), (1, 1, 2), (14, 13, 1)] {
+                let c_out = c_out * groups;
+                let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).batch(batch).groups(groups).layout(Layout::Nchw);
+                let residual = [Residual::None, Residual::Separate, Residual::InPlace][case as usize % 3];
+                let clamp = [Clamp::None, Clamp::Relu6, Clamp::Range(-0.2, 0.3), Clamp::Relu][case as usize % 4];
+                let threads = 1 + (case as usize % 2);
+                check_isas(&p, &list, case % 3 != 2, residual, clamp, threads, case).unwrap_or_else(|e| panic!("{e}"));
+                case += 1;
+            }
+        }
+    }
+    for isa in list {
+        let name = |h: usize, c_in: usize, c_out: usize| {
+            let p = Conv2dParams::new(h, h, c_in, c_out, 1, 1).layout(Layout::Nchw);
+            let w = data(p.validate().unwrap().weight_len, 1);
+            let opts = PlanOptions { isa: Some(isa), ..Default::default() };
+            Conv2d::with_options(p, &w, None, opts).unwrap().kernel_choice().algorithm
+        };
+        assert_eq!(name(7, 512, 2048), "pointwise-nchw-rows", "{isa}");
+        assert_eq!(name(56, 64, 64), "pointwise-nchw", "{isa}");
     }
 }

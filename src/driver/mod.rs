@@ -202,14 +202,28 @@ impl AlignedBuf {
 /// `kern`'s ISA is available.
 #[inline]
 pub(crate) unsafe fn call_gemm(kern: &GemmKernel, tile: GemmTile<'_>) {
+    // SAFETY: forwarded contract.
+    unsafe { call_gemm_as(kern, tile, false) }
+}
+
+/// [`call_gemm`] through the plain (`transposed == false`) or the transposed-C entry points (C and the residual
+/// addressed as `c + i + j * rsc`, see [`GemmKernel::select_t`]).
+///
+/// # Safety
+/// As [`call_gemm`], for the chosen form of the contract.
+#[inline]
+pub(crate) unsafe fn call_gemm_as(kern: &GemmKernel, tile: GemmTile<'_>, transposed: bool) {
     let nr_full = kern.nr();
     let rem = tile.nr % nr_full;
     let tail = if rem == 0 || rem > (kern.nv - 1) * kern.lanes { 0 } else { rem };
     let main = tile.nr - tail;
+    let select = if transposed { kern.select_t } else { kern.select };
+    // Column `main` of C and of the residual.
+    let (cm, rm) = if transposed { (main * tile.rsc, main * tile.rsr) } else { (main, main) };
     // SAFETY: both calls cover a prefix/suffix of the caller's columns with the matching panel pointers.
     unsafe {
         if main > 0 {
-            (kern.select)(tile.mr, kern.nv)(&GemmTile { nr: main, ..tile });
+            select(tile.mr, kern.nv)(&GemmTile { nr: main, ..tile });
         }
         if tail > 0 {
             let q = main / nr_full;
@@ -217,11 +231,11 @@ pub(crate) unsafe fn call_gemm(kern: &GemmKernel, tile: GemmTile<'_>) {
                 nr: tail,
                 b: tile.b.add(q * tile.b_stride),
                 bias_col: if tile.bias_col.is_null() { tile.bias_col } else { tile.bias_col.add(q * tile.b_stride) },
-                c: tile.c.add(main),
-                res: if tile.res.is_null() { tile.res } else { tile.res.add(main) },
+                c: tile.c.add(cm),
+                res: if tile.res.is_null() { tile.res } else { tile.res.add(rm) },
                 ..tile
             };
-            (kern.select)(tile.mr, tail.div_ceil(kern.lanes))(&t);
+            select(tile.mr, tail.div_ceil(kern.lanes))(&t);
         }
     }
 }

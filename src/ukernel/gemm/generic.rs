@@ -20,8 +20,10 @@ use pulp::Simd;
 ///   `+ kk * ldb` (zero-padded past the real columns), for `kk < segs * k`.
 /// - `bias_col` (null for none): panel `q`'s `NV * lanes` column biases are at `bias_col + q * b_stride`;
 ///   `bias_row` (null for none) points at `mr` floats.
-/// - `c` is written at `c + i * rsc + j` for `i < mr`, `j < nr` only (masked stores in the last panel).
-/// - `res` (null for none) is read at `res + i * rsr + j` for `i < mr`, `j < nr` only.
+/// - `c` is written at `c + i * rsc + j` for `i < mr`, `j < nr` only (masked stores in the last panel); through
+///   a transposed entry point (`GemmKernel::select_t`) at `c + i + j * rsc` instead.
+/// - `res` (null for none) is read at `res + i * rsr + j` for `i < mr`, `j < nr` only (transposed entry:
+///   `res + i + j * rsr`).
 /// - The last panel holds more than `(NV - 1) * lanes` columns (narrower tails use a smaller-`NV` entry).
 #[derive(Clone, Copy, Debug)]
 pub struct GemmTile<'a> {
@@ -61,13 +63,17 @@ const PREFETCH_MIN_K: usize = 32;
 /// Signature shared by every GEMM micro-kernel entry point.
 pub type GemmFn = unsafe fn(&GemmTile<'_>);
 
-/// Computes `MR` rows (`t.mr == MR`) of every panel the call spans; with `RS > 0`, A rows `RS` floats apart.
+/// Computes `MR` rows (`t.mr == MR`) of every panel the call spans; with `RS > 0`, A rows `RS` floats apart; with
+/// `TC`, C (and the residual) transposed.
 ///
 /// # Safety
 /// `t` must satisfy the pointer contract of [`GemmTile`] with `t.mr == MR`; with `RS > 0` its strided form (see
-/// [`STRIDED_ROWS`]).
+/// [`STRIDED_ROWS`]); with `TC` its transposed form (see [`GemmTile`]).
 #[inline(always)]
-pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize, const RS: usize>(simd: S, t: &GemmTile<'_>) {
+pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize, const RS: usize, const TC: bool>(
+    simd: S,
+    t: &GemmTile<'_>,
+) {
     let nr_full = NV * S::F32_LANES;
     debug_assert!(t.mr == MR && t.a.len() >= if RS == 0 { MR * t.segs } else { t.segs } && t.nr > 0);
     debug_assert!(RS == 0 || t.csa == 1);
@@ -78,8 +84,11 @@ pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize, const RS: usi
         // SAFETY: panel q and columns j.. are inside the extents the contract grants.
         unsafe {
             let bias_col = if t.bias_col.is_null() { t.bias_col } else { t.bias_col.add(q * t.b_stride) };
-            let res = if t.res.is_null() { t.res } else { t.res.add(j) };
-            panel::<S, MR, NV, RS>(simd, t, nr_full.min(t.nr - j), t.b.add(q * t.b_stride), bias_col, t.c.add(j), res);
+            // Column j of C (and of the residual): `j` floats on in a row, or `j` columns of `rsc` floats on.
+            let (cj, rj) = if TC { (j * t.rsc, j * t.rsr) } else { (j, j) };
+            let res = if t.res.is_null() { t.res } else { t.res.add(rj) };
+            let (nr, b) = (nr_full.min(t.nr - j), t.b.add(q * t.b_stride));
+            panel::<S, MR, NV, RS, TC>(simd, t, nr, b, bias_col, t.c.add(cj), res);
         }
         j += nr_full;
         q += 1;
@@ -90,7 +99,7 @@ pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize, const RS: usi
 // Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn panel<S: Simd, const MR: usize, const NV: usize, const RS: usize>(
+unsafe fn panel<S: Simd, const MR: usize, const NV: usize, const RS: usize, const TC: bool>(
     simd: S,
     t: &GemmTile<'_>,
     nr: usize,
@@ -136,7 +145,11 @@ unsafe fn panel<S: Simd, const MR: usize, const NV: usize, const RS: usize>(
             }
             bp = bp.add(t.k * t.ldb);
         }
-        store_tile::<S, MR, NV>(simd, t, nr, c, res, acc);
+        if TC {
+            store_tile_transposed::<S, MR, NV>(t, nr, c, res, acc);
+        } else {
+            store_tile::<S, MR, NV>(simd, t, nr, c, res, acc);
+        }
     }
 }
 
@@ -288,6 +301,57 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
     }
 }
 
+/// The fused epilogue into a transposed C: element `(i, j)` at `c + i + j * rsc` (residual at `res + i + j * rsr`),
+/// so each of the `nr` columns is a run of `MR` contiguous floats (an NCHW output channel's pixels). Per element
+/// the same operations as [`store_tile`] (residual add, NaN-preserving clamp), in scalar code: bitwise the same.
+// Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn store_tile_transposed<S: Simd, const MR: usize, const NV: usize>(
+    t: &GemmTile<'_>,
+    nr: usize,
+    c: *mut f32,
+    res: *const f32,
+    acc: [[S::f32s; NV]; MR],
+) {
+    let lanes = S::F32_LANES;
+    let width = NV * lanes;
+    let clamp = t.min > f32::NEG_INFINITY || t.max < f32::INFINITY;
+    // The tile goes through a stack buffer by vector stores: taking the accumulators' own address would make the
+    // compiler keep them in memory through the reduction loop.
+    let mut buf = core::mem::MaybeUninit::<[f32; TRANSPOSE_MAX]>::uninit();
+    let flat = buf.as_mut_ptr().cast::<f32>();
+    assert!(MR * width <= TRANSPOSE_MAX);
+    // SAFETY: the buffer holds `MR * width` floats (asserted), all written before they are read; rows `< MR` and
+    // columns `< nr` of C and the residual are inside the extents granted by the caller.
+    unsafe {
+        for i in 0..MR {
+            for v in 0..NV {
+                (flat.add(i * width + v * lanes) as *mut S::f32s).write_unaligned(acc[i][v]);
+            }
+        }
+        for j in 0..nr {
+            let cj = c.add(j * t.rsc);
+            let rj = if res.is_null() { res } else { res.add(j * t.rsr) };
+            for i in 0..MR {
+                let mut v = *flat.add(i * width + j);
+                if !rj.is_null() {
+                    v += *rj.add(i);
+                }
+                if clamp {
+                    // `v < min` and `v > max` are false for NaN, so NaN passes through unchanged.
+                    v = if v < t.min { t.min } else { v };
+                    v = if v > t.max { t.max } else { v };
+                }
+                *cj.add(i) = v;
+            }
+        }
+    }
+}
+
+/// Floats of the largest tile (`MR x NV x lanes`) any kernel stores transposed: 16 rows of 32.
+const TRANSPOSE_MAX: usize = 512;
+
 /// Declares a [`pulp::WithSimd`] adaptor and a table of entry points `[nv - 1][mr - 1]` for one ISA.
 ///
 /// `$token` is an expression producing the backend; it runs inside an `unsafe` block whose safety the plan
@@ -296,43 +360,54 @@ macro_rules! gemm_entry_points {
     ($simd:ty, $token:expr, $mr:literal, $nv:literal, $ms:tt, [$($v:literal),*]) => {
         /// Runs the body with the concrete backend `$simd` (not the `S` that `vectorize` passes: a stand-in such as
         /// `V3_512b` vectorizes through its host ISA, which would hand us the 8-lane `V3`).
-        struct Op<'a, 'b, const MR: usize, const NV: usize, const RS: usize>(
+        struct Op<'a, 'b, const MR: usize, const NV: usize, const RS: usize, const TC: bool>(
             &'a $crate::ukernel::gemm::generic::GemmTile<'b>,
             $simd,
         );
-        impl<const MR: usize, const NV: usize, const RS: usize> pulp::WithSimd for Op<'_, '_, MR, NV, RS> {
+        impl<const MR: usize, const NV: usize, const RS: usize, const TC: bool> pulp::WithSimd
+            for Op<'_, '_, MR, NV, RS, TC>
+        {
             type Output = ();
             #[inline(always)]
             fn with_simd<S: pulp::Simd>(self, _host: S) {
-                // SAFETY: the entry point's caller upholds the GemmTile contract for MR x NV (rows RS apart).
-                unsafe { $crate::ukernel::gemm::generic::gemm_tile::<$simd, MR, NV, RS>(self.1, self.0) }
+                // SAFETY: the entry point's caller upholds the GemmTile contract for MR x NV (rows RS apart, C
+                // transposed with TC).
+                unsafe { $crate::ukernel::gemm::generic::gemm_tile::<$simd, MR, NV, RS, TC>(self.1, self.0) }
             }
         }
         /// # Safety
         /// The tile must satisfy the [`GemmTile`](super::generic::GemmTile) contract for `MR` x `NV` (with
-        /// `RS > 0`: the strided form of it), and the CPU must support this module's ISA.
-        unsafe fn entry<const MR: usize, const NV: usize, const RS: usize>(
+        /// `RS > 0`: the strided form of it; with `TC`: the transposed one), and the CPU must support this
+        /// module's ISA.
+        unsafe fn entry<const MR: usize, const NV: usize, const RS: usize, const TC: bool>(
             t: &$crate::ukernel::gemm::generic::GemmTile<'_>,
         ) {
             // SAFETY: entry points are reachable only through a plan built for an ISA this CPU has
             // (see `Isa::available`), so the backend token is valid.
             #[allow(unused_unsafe)]
             let simd: $simd = unsafe { $token };
-            pulp::Simd::vectorize(simd, Op::<MR, NV, RS>(t, simd))
+            pulp::Simd::vectorize(simd, Op::<MR, NV, RS, TC>(t, simd))
         }
         /// Entry points indexed `[nv - 1][mr - 1]`.
-        pub static TABLE: [[$crate::ukernel::gemm::generic::GemmFn; $mr]; $nv] = [$($crate::ukernel::gemm::generic::gemm_row!($v; $ms)),*];
+        pub static TABLE: [[$crate::ukernel::gemm::generic::GemmFn; $mr]; $nv] = [$($crate::ukernel::gemm::generic::gemm_row!($v, false; $ms)),*];
+        /// Entry points with C transposed, indexed `[nv - 1][mr - 1]`.
+        pub static TABLE_T: [[$crate::ukernel::gemm::generic::GemmFn; $mr]; $nv] = [$($crate::ukernel::gemm::generic::gemm_row!($v, true; $ms)),*];
 
         /// Full-tile (`MR` x `NV`) entry points whose A rows are a fixed number of floats apart, as
         /// `(floats apart, entry)`: see [`STRIDED_ROWS`](super::generic::STRIDED_ROWS).
         pub static STRIDED: [(usize, $crate::ukernel::gemm::generic::GemmFn); 2] = [
-            (3, entry::<$mr, $nv, 3> as $crate::ukernel::gemm::generic::GemmFn),
-            (6, entry::<$mr, $nv, 6> as $crate::ukernel::gemm::generic::GemmFn),
+            (3, entry::<$mr, $nv, 3, false> as $crate::ukernel::gemm::generic::GemmFn),
+            (6, entry::<$mr, $nv, 6, false> as $crate::ukernel::gemm::generic::GemmFn),
         ];
 
         /// The entry point for a tile of exactly `mr` rows and `nv` column vectors.
         pub fn select(mr: usize, nv: usize) -> $crate::ukernel::gemm::generic::GemmFn {
             TABLE[nv - 1][mr - 1]
+        }
+
+        /// The entry point for a tile of exactly `mr` rows and `nv` column vectors, C transposed.
+        pub fn select_t(mr: usize, nv: usize) -> $crate::ukernel::gemm::generic::GemmFn {
+            TABLE_T[nv - 1][mr - 1]
         }
     };
 }
@@ -340,8 +415,8 @@ pub(crate) use gemm_entry_points;
 
 /// One row of a [`gemm_entry_points`] table: the entry points for `NV = $vv` and every listed `MR`.
 macro_rules! gemm_row {
-    ($vv:literal; [$($m:literal),*]) => {
-        [$(entry::<$m, $vv, 0> as $crate::ukernel::gemm::generic::GemmFn),*]
+    ($vv:literal, $tc:literal; [$($m:literal),*]) => {
+        [$(entry::<$m, $vv, 0, $tc> as $crate::ukernel::gemm::generic::GemmFn),*]
     };
 }
 pub(crate) use gemm_row;

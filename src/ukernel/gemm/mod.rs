@@ -38,6 +38,9 @@ pub struct GemmKernel {
     pub nv: usize,
     /// Entry point for a tile of exactly `mr` rows (`1..=self.mr`) and `nv` vectors (`1..=self.nv`).
     pub select: fn(usize, usize) -> GemmFn,
+    /// As `select`, with C and the residual transposed (element `(i, j)` at `c + i + j * rsc`): rows of A are
+    /// output pixels, columns output channels, written as runs of pixels per channel (NCHW).
+    pub select_t: fn(usize, usize) -> GemmFn,
     /// Full-tile entry points with A rows a fixed distance apart, `(floats apart, entry)`, one per
     /// [`generic::STRIDED_ROWS`] value.
     pub strided_entries: &'static [(usize, GemmFn)],
@@ -66,6 +69,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 16,
         nv: avx512::NV,
         select: avx512::select,
+        select_t: avx512::select_t,
         strided_entries: &avx512::STRIDED,
     },
     #[cfg(target_arch = "x86_64")]
@@ -76,6 +80,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 8,
         nv: avx2::NV,
         select: avx2::select,
+        select_t: avx2::select_t,
         strided_entries: &avx2::STRIDED,
     },
     #[cfg(target_arch = "x86_64")]
@@ -86,6 +91,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 16,
         nv: emu512::NV,
         select: emu512::v3_512b::select,
+        select_t: emu512::v3_512b::select_t,
         strided_entries: &emu512::v3_512b::STRIDED,
     },
     #[cfg(target_arch = "aarch64")]
@@ -96,6 +102,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 4,
         nv: neon::NV,
         select: neon::select,
+        select_t: neon::select_t,
         strided_entries: &neon::STRIDED,
     },
     GemmKernel {
@@ -105,6 +112,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 1,
         nv: scalar::NV,
         select: scalar::select,
+        select_t: scalar::select_t,
         strided_entries: &scalar::STRIDED,
     },
     GemmKernel {
@@ -114,6 +122,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 16,
         nv: emu512::NV,
         select: emu512::scalar512b::select,
+        select_t: emu512::scalar512b::select_t,
         strided_entries: &emu512::scalar512b::STRIDED,
     },
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
@@ -124,6 +133,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 16,
         nv: 1,
         select: avx512::tall::select,
+        select_t: avx512::tall::select_t,
         strided_entries: &avx512::tall::STRIDED,
     },
     #[cfg(target_arch = "x86_64")]
@@ -134,6 +144,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 16,
         nv: 1,
         select: emu512::v3_512b_tall::select,
+        select_t: emu512::v3_512b_tall::select_t,
         strided_entries: &emu512::v3_512b_tall::STRIDED,
     },
     GemmKernel {
@@ -143,6 +154,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         lanes: 16,
         nv: 1,
         select: emu512::scalar512b_tall::select,
+        select_t: emu512::scalar512b_tall::select_t,
         strided_entries: &emu512::scalar512b_tall::STRIDED,
     },
 ];
