@@ -43,7 +43,7 @@ impl NchwGemm {
     /// A rows (pixel `m`'s channel `c` at `x + c * plane + m`, read in place), output channels in the lanes, C
     /// stored transposed; chosen when the reduction is long enough and the output channels fill the kernel's lanes
     /// at least as well as the plane fills the pixel-lane kernel's (a 7x7 plane fills 49 of 64 lanes; measured on
-    /// Zen 4: 1.25-1.3x on 7x7 planes, 1.05-1.12x on 14x14 and 17x17, 1.04x on 28x28).
+    /// Zen 4 with AVX-512: 1.25-1.3x on 7x7 planes, 1.05-1.12x on 14x14 and 17x17, 1.04x on 28x28).
     pub fn pixel_rows_kernel(p: &Conv2dParams, s: &Shape, isa: Isa) -> Option<GemmKernel> {
         let plane = s.out_height * s.out_width;
         let unit = p.kernel_height == 1
@@ -57,6 +57,11 @@ impl NchwGemm {
         }
         let lanes_kernel = gemm::for_isa(isa)?;
         let rows_kernel = gemm::for_gemm(isa, s.cout_g, s.cin_g)?;
+        // 16-lane kernels only (AVX-512 and the stand-ins running its logic): measured with AVX2's 6x16 tile the
+        // same rows go from -14% (7x7 2048->512) to +17% (14x14 384->64), -10% on 28x28 512->128.
+        if rows_kernel.lanes < 16 {
+            return None;
+        }
         let (nr_rows, nr_lanes) = (rows_kernel.nr(), lanes_kernel.nr());
         // Lanes used over lanes computed, compared by cross-multiplication.
         let rows_width = s.cout_g.div_ceil(nr_rows) * nr_rows;
