@@ -180,6 +180,33 @@ fn sweep_row_lengths() {
     }
 }
 
+/// NCHW stride-1 planes whose padded rows fit one vector (the narrow-row path): every height up to a few
+/// multi-row passes, widths up to the vector, every left/right padding, residual and clamp, every ISA.
+#[test]
+fn sweep_narrow_nchw_planes() {
+    for isa in isas() {
+        let l = lanes_of(isa);
+        for k in [3, 5] {
+            for w in [1, 2, k, l.saturating_sub(k).max(1), l.saturating_sub(k - 1).max(1), l + 1] {
+                for h in 1..=20 {
+                    for (pl, pr) in [(0, 0), (k / 2, k / 2), (k - 1, 0), (0, k - 1), (1, k - 1)] {
+                        let p = dw(h, w, 2, (k, k), Layout::Nchw).padding(k / 2, pl, k / 2, pr).clamp(-0.6, 0.7);
+                        if p.validate().is_err() {
+                            continue;
+                        }
+                        let in_place = h % 4 == 1;
+                        check(
+                            p,
+                            isa,
+                            Extras { bias: true, residual: !in_place, in_place, threads: 1, ..Default::default() },
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Everything the specialised kernels do not cover: other sizes, dilation, channel multipliers, odd strides.
 #[test]
 fn sweep_general_path() {

@@ -49,6 +49,12 @@ pub trait DwSimd: Simd {
     fn shift_in(self, prev: Self::f32s, cur: Self::f32s, r: usize) -> Self::f32s {
         self.shift_in_fallback(prev, cur, r)
     }
+
+    /// `v` moved down by `k` lanes (`0 < k < lanes`), zeros shifted in above: `[v[k..], 0; k]`.
+    #[inline(always)]
+    fn shift_down(self, v: Self::f32s, k: usize) -> Self::f32s {
+        self.shift_in_fallback(v, self.splat_f32s(0.0), Self::F32_LANES - k)
+    }
 }
 
 /// The portable [`DwSimd::shift_in`], through a stack copy.
@@ -104,16 +110,37 @@ impl DwSimd for pulp::x86::V3 {
         let (p, c): (__m256, __m256) = (bits(prev), bits(cur));
         // t = prev[4..8] ++ cur[0..4]; per 128-bit half, `alignr(cur, t, 4 * (4 - r))` takes the top `r` lanes
         // of t's half and the bottom `4 - r` of cur's: [prev[8 - r..8], cur[0..4 - r] | cur[4 - r..8 - r]].
+        // For r > 4, `alignr(t, prev, 4 * (8 - r))`: [prev[8 - r..4 + 8 - r] | prev[12 - r..8], cur[0..8 - r]].
         let t = self.avx._mm256_permute2f128_ps::<0x21>(p, c);
-        let (ti, ci): (__m256i, __m256i) = (bits(t), bits(c));
+        let (ti, ci, pi): (__m256i, __m256i, __m256i) = (bits(t), bits(c), bits(p));
         let v: __m256i = match r {
             1 => self.avx2._mm256_alignr_epi8::<12>(ci, ti),
             2 => self.avx2._mm256_alignr_epi8::<8>(ci, ti),
             3 => self.avx2._mm256_alignr_epi8::<4>(ci, ti),
             4 => ti,
+            5 => self.avx2._mm256_alignr_epi8::<12>(ti, pi),
+            6 => self.avx2._mm256_alignr_epi8::<8>(ti, pi),
+            7 => self.avx2._mm256_alignr_epi8::<4>(ti, pi),
             _ => return <Self as DwSimdFallback>::shift_in_fallback(self, prev, cur, r),
         };
         bits(v)
+    }
+
+    #[inline(always)]
+    fn shift_down(self, v: Self::f32s, k: usize) -> Self::f32s {
+        use core::arch::x86_64::{__m256, __m256i};
+        let v: __m256 = bits(v);
+        // t = v[4..8] ++ zeros; per 128-bit half, `alignr(t, v, 4 * k)`: [v[k..4], v[4..4 + k] | v[4 + k..8], 0].
+        let t = self.avx._mm256_permute2f128_ps::<0x81>(v, v);
+        let (ti, vi): (__m256i, __m256i) = (bits(t), bits(v));
+        let r: __m256i = match k {
+            1 => self.avx2._mm256_alignr_epi8::<4>(ti, vi),
+            2 => self.avx2._mm256_alignr_epi8::<8>(ti, vi),
+            3 => self.avx2._mm256_alignr_epi8::<12>(ti, vi),
+            4 => ti,
+            _ => return <Self as DwSimdFallback>::shift_in_fallback(self, bits(v), self.splat_f32s(0.0), 8 - k),
+        };
+        bits(r)
     }
 }
 
@@ -140,9 +167,36 @@ impl DwSimd for pulp::x86::V4 {
             2 => f._mm512_alignr_epi32::<14>(c, p),
             3 => f._mm512_alignr_epi32::<13>(c, p),
             4 => f._mm512_alignr_epi32::<12>(c, p),
+            5 => f._mm512_alignr_epi32::<11>(c, p),
+            6 => f._mm512_alignr_epi32::<10>(c, p),
+            7 => f._mm512_alignr_epi32::<9>(c, p),
+            8 => f._mm512_alignr_epi32::<8>(c, p),
+            9 => f._mm512_alignr_epi32::<7>(c, p),
+            10 => f._mm512_alignr_epi32::<6>(c, p),
+            11 => f._mm512_alignr_epi32::<5>(c, p),
+            12 => f._mm512_alignr_epi32::<4>(c, p),
+            13 => f._mm512_alignr_epi32::<3>(c, p),
+            14 => f._mm512_alignr_epi32::<2>(c, p),
+            15 => f._mm512_alignr_epi32::<1>(c, p),
             _ => return <Self as DwSimdFallback>::shift_in_fallback(self, prev, cur, r),
         };
         bits(v)
+    }
+
+    #[inline(always)]
+    fn shift_down(self, v: Self::f32s, k: usize) -> Self::f32s {
+        use core::arch::x86_64::__m512i;
+        let f = self.avx512f;
+        let (v, z): (__m512i, __m512i) = (bits(v), f._mm512_setzero_si512());
+        // `alignr_epi32::<N>(z, v)` is lanes `N..N + 16` of `v ++ z`.
+        let r = match k {
+            1 => f._mm512_alignr_epi32::<1>(z, v),
+            2 => f._mm512_alignr_epi32::<2>(z, v),
+            3 => f._mm512_alignr_epi32::<3>(z, v),
+            4 => f._mm512_alignr_epi32::<4>(z, v),
+            _ => return <Self as DwSimdFallback>::shift_in_fallback(self, bits(v), self.splat_f32s(0.0), 16 - k),
+        };
+        bits(r)
     }
 }
 
@@ -167,6 +221,20 @@ impl DwSimd for pulp::aarch64::Neon {
             _ => return <Self as DwSimdFallback>::shift_in_fallback(self, prev, cur, r),
         };
         bits(v)
+    }
+
+    #[inline(always)]
+    fn shift_down(self, v: Self::f32s, k: usize) -> Self::f32s {
+        use core::arch::aarch64::float32x4_t;
+        let (v, z): (float32x4_t, float32x4_t) = (bits(v), bits(self.splat_f32s(0.0)));
+        // `vextq_f32::<N>(v, z)` is lanes `N..N + 4` of `v ++ z`.
+        let r = match k {
+            1 => self.neon.vextq_f32::<1>(v, z),
+            2 => self.neon.vextq_f32::<2>(v, z),
+            3 => self.neon.vextq_f32::<3>(v, z),
+            _ => return <Self as DwSimdFallback>::shift_in_fallback(self, bits(v), bits(z), 4 - k),
+        };
+        bits(r)
     }
 }
 
@@ -1018,6 +1086,78 @@ unsafe fn nchw_direct_rows<S: DwSimd, const K: usize, const ST: usize, const RR:
     }
 }
 
+/// Output rows per pass of the narrow-row stride-1 path (one vector per row: several rows keep enough independent
+/// accumulators in flight).
+const NARROW_RR: usize = 8;
+
+/// `RR` output rows starting at `oy` of a `K x K` stride-1 NCHW kernel whose rows fit one vector
+/// (`ow + K - 1 <= lanes`): each input row is one masked load from column `-pad_left` (`m`), tap `kx` that vector
+/// moved down by `kx` lanes.
+///
+/// # Safety
+/// [`NchwPlane`]'s contract for the direct kernels with `oy + RR <= oy1`; `m` = `col_lanes(-pad_left, in_w)`.
+#[inline(always)]
+unsafe fn nchw_narrow_rows<S: DwSimd, const K: usize, const RR: usize>(
+    simd: S,
+    a: &NchwPlane,
+    w: &[[S::f32s; K]; K],
+    epi: Epilogue<S>,
+    m: Lanes<S>,
+    oy: usize,
+) {
+    let bias = simd.splat_f32s(a.bias);
+    let mut acc = [bias; RR];
+    let c = -(a.pad_left as isize);
+    for i in 0..RR + K - 1 {
+        let row = nchw_row(a, (oy + i) as isize - a.pad_top as isize);
+        // SAFETY: the row holds `in_w` floats, of which the mask enables only columns inside.
+        let v = unsafe { mask_load(simd, m, row.wrapping_offset(c)) };
+        let mut t = [v; K];
+        for (kx, t) in t.iter_mut().enumerate().skip(1) {
+            *t = simd.shift_down(v, kx);
+        }
+        for (r, acc) in acc.iter_mut().enumerate() {
+            if i >= r && i - r < K {
+                for (kx, &t) in t.iter().enumerate() {
+                    *acc = simd.mul_add_e_f32s(t, w[i - r][kx], *acc);
+                }
+            }
+        }
+    }
+    let tail = Lanes::new(simd, 0, a.ow);
+    for (r, acc) in acc.into_iter().enumerate() {
+        // SAFETY: outputs `0..ow` of row `oy + r` are inside the output (contract).
+        unsafe { epi.finish::<true>(simd, acc, a.y, a.res, (oy + r) * a.ow, tail) };
+    }
+}
+
+/// [`nchw_narrow_rows`] over rows `oy0..oy1`: `NARROW_RR` rows per pass, the rest in one pass.
+///
+/// # Safety
+/// As [`nchw_narrow_rows`] for rows `oy0..oy1`.
+#[inline(always)]
+unsafe fn nchw_narrow<S: DwSimd, const K: usize>(simd: S, a: &NchwPlane, w: &[[S::f32s; K]; K], epi: Epilogue<S>) {
+    let m = col_lanes(simd, -(a.pad_left as isize), a.in_w);
+    let mut oy = a.oy0;
+    // SAFETY: forwarded contract; each pass covers rows below `oy1`.
+    unsafe {
+        while oy + NARROW_RR <= a.oy1 {
+            nchw_narrow_rows::<S, K, NARROW_RR>(simd, a, w, epi, m, oy);
+            oy += NARROW_RR;
+        }
+        match a.oy1 - oy {
+            0 => {}
+            1 => nchw_narrow_rows::<S, K, 1>(simd, a, w, epi, m, oy),
+            2 => nchw_narrow_rows::<S, K, 2>(simd, a, w, epi, m, oy),
+            3 => nchw_narrow_rows::<S, K, 3>(simd, a, w, epi, m, oy),
+            4 => nchw_narrow_rows::<S, K, 4>(simd, a, w, epi, m, oy),
+            5 => nchw_narrow_rows::<S, K, 5>(simd, a, w, epi, m, oy),
+            6 => nchw_narrow_rows::<S, K, 6>(simd, a, w, epi, m, oy),
+            _ => nchw_narrow_rows::<S, K, 7>(simd, a, w, epi, m, oy),
+        }
+    }
+}
+
 /// NCHW `K x K`, stride `ST` (both directions), undilated kernel reading the input plane in place (no prepared
 /// rows): `RR` output rows per pass, the last rows in one smaller pass. Rows outside the image are read from the
 /// zero row and multiplied like the others, so the weights must be finite for padding to contribute nothing.
@@ -1040,6 +1180,12 @@ pub unsafe fn nchw_direct<S: DwSimd, const K: usize, const ST: usize, const RR: 
         }
     }
     let mut oy = a.oy0;
+    // Rows that fit one vector: every column a row's outputs read is loaded at once (no window).
+    if ST == 1 && a.ow + K - 1 <= S::F32_LANES {
+        // SAFETY: forwarded contract.
+        unsafe { nchw_narrow::<S, K>(simd, a, &w, epi) };
+        return;
+    }
     // SAFETY: forwarded contract; each pass covers rows below `oy1`.
     unsafe {
         while oy + RR <= a.oy1 {
