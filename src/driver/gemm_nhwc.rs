@@ -192,26 +192,7 @@ impl NhwcGemm {
                         // output/residual offsets address rows m0..m0+mr, columns n0..n0+ncols of this group,
                         // inside the output, written by this tile only.
                         unsafe {
-                            let tile = GemmTile {
-                                mr,
-                                nr: ncols,
-                                k: self.seg_len,
-                                segs: self.segs,
-                                a: &rows[..mr * self.segs],
-                                csa: 1,
-                                b: panel.add(nr_full),
-                                ldb: nr_full,
-                                b_stride: self.panel_stride,
-                                bias_col: panel,
-                                bias_row: core::ptr::null(),
-                                c: yp.get().add(off),
-                                rsc: p.c_out,
-                                res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(off) },
-                                rsr: p.c_out,
-                                min: p.output_min,
-                                max: p.output_max,
-                            };
-                            call_gemm(kern, tile);
+                            call_gemm(kern, self.tile(p, &rows[..mr * self.segs], mr, ncols, panel, yp, rp, off));
                         }
                     }
                     Ok(())
@@ -265,21 +246,43 @@ impl NhwcGemm {
             *sp = unsafe { x.add(base + off) };
         }
         let off = m0 * p.c_out + g * s.cout_g + n0;
-        let nr_full = kern.nr();
         // SAFETY: as for the pointer-table call in `run`: the panels hold bias + k rows of nr_full floats, the
         // segment pointers follow the strided contract (rows `stride_w * c_in` floats apart, the entry's spacing),
         // the last panel is wider than `(nv - 1) * lanes` (checked above), output/residual rows m0..m0 + mr and
         // columns n0..n0 + ncols are inside the output and this tile's own.
+        unsafe { entry(&self.tile(p, &segs[..self.segs], mr, ncols, panel, y, res, off)) };
+        true
+    }
+
+    /// The micro-kernel call for output rows `m..m + mr`, columns `n0..n0 + ncols` (`off` = `m * c_out` + the
+    /// group's and `n0`'s column), A rows (or segments) `a`, weights from the packed `panel` of column `n0`.
+    ///
+    /// # Safety
+    /// `y` (and `res` unless null) hold the whole output; `off` addresses the tile's first output inside it.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn tile<'a>(
+        &self,
+        p: &Conv2dParams,
+        a: &'a [*const f32],
+        mr: usize,
+        ncols: usize,
+        panel: *const f32,
+        y: SendPtr<f32>,
+        res: SendPtr<f32>,
+        off: usize,
+    ) -> GemmTile<'a> {
+        // SAFETY: `panel` holds the bias row then the k weight rows; `off` is inside the output (caller contract).
         unsafe {
-            let tile = GemmTile {
+            GemmTile {
                 mr,
                 nr: ncols,
                 k: self.seg_len,
                 segs: self.segs,
-                a: &segs[..self.segs],
+                a,
                 csa: 1,
-                b: panel.add(nr_full),
-                ldb: nr_full,
+                b: panel.add(self.kernel.nr()),
+                ldb: self.kernel.nr(),
                 b_stride: self.panel_stride,
                 bias_col: panel,
                 bias_row: core::ptr::null(),
@@ -289,10 +292,8 @@ impl NhwcGemm {
                 rsr: p.c_out,
                 min: p.output_min,
                 max: p.output_max,
-            };
-            entry(&tile);
+            }
         }
-        true
     }
 
     /// Fast path for a micro-tile of `mr` pixels from `pix` on one output row, all with receptive fields inside
