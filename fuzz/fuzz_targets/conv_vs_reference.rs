@@ -1,5 +1,6 @@
 //! Fuzzes the Rust API against the f64 reference: small random valid convolutions (both layouts, all weight
-//! layouts, groups, strides, dilation, padding, bias, clamp, residual, every ISA this CPU runs); panics on a mismatch.
+//! layouts, groups, strides, dilation, padding, bias, clamp, residual, now and then a long reduction, every ISA
+//! this CPU runs); panics on a mismatch.
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -36,7 +37,14 @@ fn fuzz(u: &mut Unstructured) -> arbitrary::Result<()> {
     // tails; otherwise general grouped or dense convolutions.
     let depthwise = u.ratio(1, 3)?;
     let groups: usize = u.int_in_range(1..=if depthwise { 40 } else { 4 })?;
-    let cin_g: usize = if depthwise { 1 } else { u.int_in_range(1..=6)? };
+    // Now and then a long reduction (1x1 layers over 256 channels run NCHW as pixel rows).
+    let cin_g: usize = if depthwise {
+        1
+    } else if u.ratio(1, 16)? {
+        u.int_in_range(250..=300)?
+    } else {
+        u.int_in_range(1..=6)?
+    };
     let cout_g: usize = u.int_in_range(1..=if depthwise { 3 } else { 6 })?;
     // 1x1 kernels are common in practice.
     let (kh, kw): (usize, usize) =
