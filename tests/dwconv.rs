@@ -207,6 +207,33 @@ fn sweep_narrow_nchw_planes() {
     }
 }
 
+/// NHWC rows whose interior holds every count of outputs up to a few multi-output segments (the segment
+/// remainders of 1, 2 and 3 outputs), channels over two tiles and a partial one, channel multiplier 1 and 2, every ISA.
+#[test]
+fn sweep_nhwc_interior_lengths() {
+    for isa in isas() {
+        let l = lanes_of(isa);
+        for (k, st) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
+            for ow in 1..=14 {
+                let w = (ow - 1) * st + 1;
+                for m in [1, 2] {
+                    let c = if m == 1 { 4 * l + 3 } else { l + 1 };
+                    let p = Conv2dParams::new(k + 2, w, c, m * c, k, k)
+                        .groups(c)
+                        .layout(Layout::Nhwc)
+                        .weight_layout(WeightLayout::Ohwi)
+                        .stride(st, st)
+                        .padding(k / 2, k / 2, k / 2, k / 2);
+                    if p.validate().is_err() {
+                        continue;
+                    }
+                    check(p, isa, Extras { bias: true, residual: true, threads: 1, ..Default::default() });
+                }
+            }
+        }
+    }
+}
+
 /// Everything the specialised kernels do not cover: other sizes, dilation, channel multipliers, odd strides.
 #[test]
 fn sweep_general_path() {

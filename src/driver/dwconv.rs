@@ -211,80 +211,114 @@ impl DwNhwc {
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
         run_tasks(rb.count() * tcount, threads, |t| {
             let trange = tb.range(t % tcount);
-            let (t0, nt) = (trange.start, trange.len());
+            let (t0, t1) = (trange.start, trange.end);
             let o0 = t0 * l;
-            let nc = (p.c_out - o0).min(nt * l);
+            let nc = (p.c_out - o0).min((t1 - t0) * l);
             let mut rows = vec![core::ptr::null::<f32>(); kh];
             let mut grows = rows.clone();
             let group = (NHWC_GROUP_CHANNELS / l).max(1);
-            // Channel multiplier > 1: lane `c` reads input channel (o0 + c) / mult, gathered into our own rows of
-            // `nt * l` floats per pixel.
-            let xw = nt * l;
-            let mut expanded = if mult > 1 { Some(AlignedBuf::zeroed(kh * p.in_width * xw)?) } else { None };
-            for row in rb.range(t / tcount) {
-                let (n, oy) = (row / oh, row % oh);
-                for (ky, r) in rows.iter_mut().enumerate() {
-                    let iy = (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
-                    if iy < 0 || iy >= p.in_height as isize {
-                        *r = core::ptr::null();
-                        continue;
-                    }
-                    let base = (n * p.in_height + iy as usize) * p.in_width * p.c_in;
-                    *r = match expanded.as_mut() {
-                        // SAFETY: channel o0 of pixel 0 of row iy of image n is inside the input.
-                        None => unsafe { xp.get().add(base + o0) },
-                        Some(buf) => {
-                            let dst = &mut buf.as_mut_slice()[ky * p.in_width * xw..(ky + 1) * p.in_width * xw];
-                            for (ix, px) in dst.chunks_exact_mut(xw).enumerate() {
-                                for (c, v) in px.iter_mut().enumerate().take(nc) {
-                                    // SAFETY: input channel (o0 + c) / mult < c_in of a pixel inside the input.
-                                    *v = unsafe { *xp.get().add(base + ix * p.c_in + (o0 + c) / mult) };
-                                }
-                            }
-                            dst.as_ptr()
+            // Channel multiplier > 1: lane `c` reads input channel (o0 + c) / mult, gathered once per input row into
+            // our own rows of `xw` floats per pixel, kept while output rows still read them.
+            let xw = (t1 - t0) * l;
+            let row_len = p.in_width * xw;
+            let copies = if mult == 1 { 0 } else { kh };
+            super::with_scratch(copies * row_len + 16, |scratch| {
+                let skip = scratch.as_ptr().align_offset(64).min(16);
+                let ring = &mut scratch[skip..skip + copies * row_len];
+                // The input row (image * in_height + row) each copy slot holds.
+                let mut held = vec![usize::MAX; copies];
+                let mut need = vec![usize::MAX; kh];
+                for row in rb.range(t / tcount) {
+                    let (n, oy) = (row / oh, row % oh);
+                    for (ky, key) in need.iter_mut().enumerate() {
+                        let iy = (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
+                        *key = if iy < 0 || iy >= p.in_height as isize {
+                            usize::MAX
+                        } else {
+                            n * p.in_height + iy as usize
+                        };
+                        if mult == 1 {
+                            rows[ky] = if *key == usize::MAX {
+                                core::ptr::null()
+                            } else {
+                                // SAFETY: channel o0 of pixel 0 of input row `key` is inside the input.
+                                unsafe { xp.get().add(*key * p.in_width * p.c_in + o0) }
+                            };
                         }
-                    };
-                }
-                // Channel groups of a few tiles: a group's input pixels, weights and outputs stay in L1 while it
-                // walks the row.
-                let mut g0 = 0;
-                while g0 < nt {
-                    let gn = group.min(nt - g0);
-                    for (gr, r) in grows.iter_mut().zip(&rows) {
-                        // SAFETY: channel g0 * l of the tile range lies inside a present row's pixel.
-                        *gr = if r.is_null() { *r } else { unsafe { r.add(g0 * l) } };
                     }
-                    let off = (n * oh + oy) * ow * p.c_out + o0 + g0 * l;
-                    let a = NhwcRow {
-                        rows: &grows,
-                        w: self.packed.as_slice()[(t0 + g0) * self.tile_stride..].as_ptr(),
-                        w_stride: self.tile_stride,
-                        tiles: gn,
-                        nc_last: (nc - g0 * l).min(gn * l) - (gn - 1) * l,
-                        x_stride: if mult == 1 { p.c_in } else { xw },
-                        in_w: p.in_width,
-                        kw: p.kernel_width,
-                        stride: p.stride_width,
-                        dilation: p.dilation_width,
-                        pad_left: p.pad_left,
-                        ow,
-                        ox_lo: self.ox_lo,
-                        ox_hi: self.ox_hi,
-                        // SAFETY: pixel 0 of output row (n, oy), channel o0 + g0 * l, is inside the output.
-                        y: unsafe { yp.get().add(off) },
-                        res: if rp.get().is_null() { core::ptr::null() } else { unsafe { rp.get().add(off) } },
-                        y_stride: p.c_out,
-                        min: p.output_min,
-                        max: p.output_max,
-                    };
-                    // SAFETY: present rows hold `in_w` pixels of `x_stride` floats with this group's channels
-                    // readable (input rows or our expanded rows); the packed tiles exist; this task alone writes
-                    // outputs (n, oy, 0..ow) of these channels.
-                    unsafe { (self.f)(&a) };
-                    g0 += gn;
+                    for (ky, r) in rows.iter_mut().enumerate().take(copies) {
+                        let key = need[ky];
+                        if key == usize::MAX {
+                            *r = core::ptr::null();
+                            continue;
+                        }
+                        let base = key * p.in_width * p.c_in;
+                        let slot = match held.iter().position(|&h| h == key) {
+                            Some(slot) => slot,
+                            None => {
+                                // A slot whose row this output row does not read.
+                                let slot = held
+                                    .iter()
+                                    .position(|&h| h == usize::MAX || !need.contains(&h))
+                                    .expect("kh slots hold the kh rows of one output row");
+                                held[slot] = key;
+                                let dst = &mut ring[slot * row_len..(slot + 1) * row_len];
+                                // SAFETY: input row `key` holds `in_width * c_in` floats.
+                                let src =
+                                    unsafe { core::slice::from_raw_parts(xp.get().add(base), p.in_width * p.c_in) };
+                                for (d, s) in dst.chunks_exact_mut(xw).zip(src.chunks_exact(p.c_in)) {
+                                    for (c, v) in d.iter_mut().enumerate().take(nc) {
+                                        *v = s[(o0 + c) / mult];
+                                    }
+                                }
+                                slot
+                            }
+                        };
+                        *r = ring[slot * row_len..].as_ptr();
+                    }
+                    // Calls over groups of a few tiles: a group's input pixels, weights and outputs stay in L1 while
+                    // it walks the row.
+                    let mut g0 = t0;
+                    while g0 < t1 {
+                        let gn = group.min(t1 - g0);
+                        let c0 = (g0 - t0) * l;
+                        for (gr, r) in grows.iter_mut().zip(&rows) {
+                            // SAFETY: channel c0 of the task's channels lies inside a present row's pixel.
+                            *gr = if r.is_null() { *r } else { unsafe { r.add(c0) } };
+                        }
+                        let off = (n * oh + oy) * ow * p.c_out + o0 + c0;
+                        let a = NhwcRow {
+                            rows: &grows,
+                            w: self.packed.as_slice()[g0 * self.tile_stride..].as_ptr(),
+                            w_stride: self.tile_stride,
+                            tiles: gn,
+                            nc_last: (nc - c0).min(gn * l) - (gn - 1) * l,
+                            x_stride: if mult == 1 { p.c_in } else { xw },
+                            in_w: p.in_width,
+                            kw: p.kernel_width,
+                            stride: p.stride_width,
+                            dilation: p.dilation_width,
+                            pad_left: p.pad_left,
+                            ow,
+                            ox_lo: self.ox_lo,
+                            ox_hi: self.ox_hi,
+                            // SAFETY: pixel 0 of output row (n, oy), channel o0 + c0, is inside the output.
+                            y: unsafe { yp.get().add(off) },
+                            // SAFETY: as above, for the residual.
+                            res: if rp.get().is_null() { core::ptr::null() } else { unsafe { rp.get().add(off) } },
+                            y_stride: p.c_out,
+                            min: p.output_min,
+                            max: p.output_max,
+                        };
+                        // SAFETY: present rows hold `in_w` pixels of `x_stride` floats with this group's channels
+                        // readable (input rows or our copies); the packed tiles exist; this task alone writes
+                        // outputs (n, oy, 0..ow) of these channels.
+                        unsafe { (self.f)(&a) };
+                        g0 += gn;
+                    }
                 }
-            }
-            Ok(())
+                Ok(())
+            })
         })
     }
 }

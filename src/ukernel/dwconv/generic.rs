@@ -801,11 +801,33 @@ pub unsafe fn nhwc_fast<S: Simd, const K: usize, const ST: usize, const R: usize
             }
             ox += 4;
         }
-        while ox < a.ox_hi {
-            for t in 0..a.tiles {
-                nhwc_segment_tile::<S, K, ST, 1, NV>(simd, a, &rows, epi, t, ox);
+        // The last interior outputs as one segment (independent accumulator chains).
+        match a.ox_hi - ox {
+            0 => {}
+            1 => {
+                for t in 0..a.tiles {
+                    nhwc_segment_tile::<S, K, ST, 1, NV>(simd, a, &rows, epi, t, ox);
+                }
             }
-            ox += 1;
+            2 => {
+                for t in 0..a.tiles {
+                    nhwc_segment_tile::<S, K, ST, 2, NV>(simd, a, &rows, epi, t, ox);
+                }
+            }
+            _ => {
+                while ox + 3 <= a.ox_hi {
+                    for t in 0..a.tiles {
+                        nhwc_segment_tile::<S, K, ST, 3, NV>(simd, a, &rows, epi, t, ox);
+                    }
+                    ox += 3;
+                }
+                while ox < a.ox_hi {
+                    for t in 0..a.tiles {
+                        nhwc_segment_tile::<S, K, ST, 1, NV>(simd, a, &rows, epi, t, ox);
+                    }
+                    ox += 1;
+                }
+            }
         }
     }
 }
