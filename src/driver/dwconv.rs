@@ -129,9 +129,9 @@ fn run_tasks(n: usize, threads: usize, task: impl Fn(usize) -> Result<()> + Sync
 }
 
 /// Splits `outer x inner` work items into task blocks: whole `inner` ranges unless `outer` alone cannot give
-/// every thread several tasks.
-fn task_blocks(outer: usize, inner: usize, threads: usize) -> (Blocks, Blocks) {
-    let want = if threads > 1 { 6 * threads } else { 1 };
+/// every thread `per_thread` tasks.
+fn task_blocks(outer: usize, inner: usize, threads: usize, per_thread: usize) -> (Blocks, Blocks) {
+    let want = if threads > 1 { per_thread * threads } else { 1 };
     let ob = outer.min(want).max(1);
     let ib = if outer >= want { 1 } else { want.div_ceil(outer.max(1)).min(inner).max(1) };
     (
@@ -206,7 +206,7 @@ impl DwNhwc {
         let mult = s.cout_g;
         let tiles = p.c_out.div_ceil(l);
         let (oh, ow) = (s.out_height, s.out_width);
-        let (rb, tb) = task_blocks(p.batch * oh, tiles, threads);
+        let (rb, tb) = task_blocks(p.batch * oh, tiles, threads, 6);
         let tcount = tb.count();
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
         run_tasks(rb.count() * tcount, threads, |t| {
@@ -396,7 +396,8 @@ impl DwNchw {
         let (ih, iw) = (p.in_height, p.in_width);
         let taps = p.kernel_height * p.kernel_width;
         let planes = p.batch * p.c_out;
-        let (pb, rb) = task_blocks(planes, oh, threads);
+        // Many small tasks (a plane or a few each, little set-up per task): the last ones even out the threads.
+        let (pb, rb) = task_blocks(planes, oh, threads, 16);
         let rcount = rb.count();
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
         // Input rows a block of `rows` output rows reads at most.

@@ -1037,7 +1037,8 @@ unsafe fn direct_vector<S: DwSimd, const K: usize, const ST: usize, const RR: us
 /// Stride 1: each input row is loaded once per vector at columns `ox0 + K - 1 - pad_left ..`; tap `kx` is that
 /// vector shifted up by `K - 1 - kx` lanes, the lanes below coming from the row's previous vector. Stride 2: the
 /// row's columns `2 * ox0 + K - 2 - pad_left ..` (two vectors) are split into even and odd columns; tap `kx` is
-/// the odd (`kx - K` odd) or even vector shifted up by `(K - 1 - kx) / 2` lanes. Columns outside the image load as
+/// the odd (`kx - K` odd) or even vector shifted up by `(K - 1 - kx) / 2` lanes, the lanes below coming from the
+/// row's previous odd or even vector. Columns outside the image load as
 /// zeros; rows outside it are read from `zero`.
 ///
 /// # Safety
