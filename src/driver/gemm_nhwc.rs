@@ -163,9 +163,8 @@ impl NhwcGemm {
                         self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
                     let mut pix = Pixel::of(mrange.start, s);
                     for (m0, mr) in even_tiles(mrange, mr_full) {
-                        // SAFETY (both calls): `x` holds the whole input (caller contract).
-                        // SAFETY: `x` holds the whole input (caller contract); the output/residual offsets
-                        // are those of the call below.
+                        // SAFETY: `x` holds the whole input, `y` (and `res`) the whole output (caller
+                        // contract); this micro-tile's outputs are written by this call only.
                         if unsafe { self.strided_tile(p, s, xg, g, pix, mr, ncols, panel, yp, rp, n0, m0, rows) } {
                             pix.ox += mr;
                             if pix.ox == s.out_width {
@@ -173,6 +172,7 @@ impl NhwcGemm {
                             }
                             continue;
                         }
+                        // SAFETY (the pointer fills below): `x` holds the whole input (caller contract).
                         if unsafe { self.inner_tile_pointers(p, s, xg, g, pix, mr, rows) } {
                             pix.ox += mr;
                             if pix.ox == s.out_width {
