@@ -228,18 +228,11 @@ impl NhwcGemm {
     ) -> bool {
         let kern = &self.kernel;
         let Some(entry) = self.strided else { return false };
-        let Pixel { n, oy, ox } = pix;
         let tail = ncols % kern.nr();
-        if mr != kern.mr
-            || !self.inner_y.contains(&oy)
-            || ox < self.inner_x.start
-            || ox + mr > self.inner_x.end
-            || (tail != 0 && tail <= (kern.nv - 1) * kern.lanes)
-        {
+        if mr != kern.mr || (tail != 0 && tail <= (kern.nv - 1) * kern.lanes) {
             return false;
         }
-        let (iy, ix) = (oy * p.stride_height - p.pad_top, ox * p.stride_width - p.pad_left);
-        let base = ((n * p.in_height + iy) * p.in_width + ix) * p.c_in + g * s.cin_g;
+        let Some(base) = self.inner_base(p, s, g, pix, mr) else { return false };
         for (sp, &off) in segs.iter_mut().zip(&self.seg_offsets) {
             // SAFETY: pixels ox..ox + mr have receptive fields inside the input (inner ranges): segment `seg` of
             // pixel ox + i starts `i * stride_w * c_in` floats after this one, with `seg_len` floats in its row.
@@ -296,6 +289,22 @@ impl NhwcGemm {
         }
     }
 
+    /// For `len` pixels from `pix` on one output row whose receptive fields all lie inside the input (and rows
+    /// addressed by pointers, not gathered): the input offset of the first pixel's top-left tap in group `g`.
+    #[inline]
+    fn inner_base(&self, p: &Conv2dParams, s: &Shape, g: usize, pix: Pixel, len: usize) -> Option<usize> {
+        let Pixel { n, oy, ox } = pix;
+        if self.rows == RowMode::Gather
+            || !self.inner_y.contains(&oy)
+            || ox < self.inner_x.start
+            || ox + len > self.inner_x.end
+        {
+            return None;
+        }
+        let (iy, ix) = (oy * p.stride_height - p.pad_top, ox * p.stride_width - p.pad_left);
+        Some(((n * p.in_height + iy) * p.in_width + ix) * p.c_in + g * s.cin_g)
+    }
+
     /// Fast path for a micro-tile of `mr` pixels from `pix` on one output row, all with receptive fields inside
     /// the input: fills every pointer by strides and returns true; otherwise leaves `rows` alone, returns false.
     ///
@@ -313,16 +322,7 @@ impl NhwcGemm {
         mr: usize,
         rows: &mut [*const f32],
     ) -> bool {
-        let Pixel { n, oy, ox } = pix;
-        if self.rows == RowMode::Gather
-            || !self.inner_y.contains(&oy)
-            || ox < self.inner_x.start
-            || ox + mr > self.inner_x.end
-        {
-            return false;
-        }
-        let (iy, ix) = (oy * p.stride_height - p.pad_top, ox * p.stride_width - p.pad_left);
-        let base = ((n * p.in_height + iy) * p.in_width + ix) * p.c_in + g * s.cin_g;
+        let Some(base) = self.inner_base(p, s, g, pix, mr) else { return false };
         let step = p.stride_width * p.c_in;
         for (seg, &off) in self.seg_offsets.iter().enumerate() {
             for (i, r) in rows[seg * mr..(seg + 1) * mr].iter_mut().enumerate() {
@@ -353,12 +353,7 @@ impl NhwcGemm {
         mr: usize,
         rows: &mut [*const f32],
     ) -> bool {
-        let Pixel { n, oy, ox } = pix;
-        if self.rows == RowMode::Gather || !self.inner_y.contains(&oy) || !self.inner_x.contains(&ox) {
-            return false;
-        }
-        let (iy, ix) = (oy * p.stride_height - p.pad_top, ox * p.stride_width - p.pad_left);
-        let base = ((n * p.in_height + iy) * p.in_width + ix) * p.c_in + g * s.cin_g;
+        let Some(base) = self.inner_base(p, s, g, pix, 1) else { return false };
         for (seg, &off) in self.seg_offsets.iter().enumerate() {
             // SAFETY: the pixel's receptive field lies inside the input (inner ranges), so segment `seg` of it
             // starts at an input pixel and its `seg_len` floats stay inside that pixel's input row.
