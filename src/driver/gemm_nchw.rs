@@ -46,13 +46,7 @@ impl NchwGemm {
     /// Zen 4 with AVX-512: 1.25-1.3x on 7x7 planes, 1.05-1.12x on 14x14 and 17x17, 1.04x on 28x28).
     pub fn pixel_rows_kernel(p: &Conv2dParams, s: &Shape, isa: Isa) -> Option<GemmKernel> {
         let plane = s.out_height * s.out_width;
-        let unit = p.kernel_height == 1
-            && p.kernel_width == 1
-            && p.stride_height == 1
-            && p.stride_width == 1
-            && s.out_height == p.in_height
-            && s.out_width == p.in_width;
-        if !unit || s.cin_g < PIXEL_ROWS_MIN_K || plane == 0 || s.cout_g == 0 {
+        if !same_pixels(p, s) || s.cin_g < PIXEL_ROWS_MIN_K || plane == 0 || s.cout_g == 0 {
             return None;
         }
         let lanes_kernel = gemm::for_isa(isa)?;
@@ -167,12 +161,7 @@ impl NchwGemm {
         let k = self.k;
         // 1x1, stride 1, no padding, short K: a full panel's k-th row is input row k itself, read in place. Longer
         // K is packed: k rows a whole plane apart would each touch another page.
-        let pointwise_s1 = p.kernel_height == 1
-            && p.kernel_width == 1
-            && p.stride_height == 1
-            && p.stride_width == 1
-            && s.out_height == p.in_height
-            && s.out_width == p.in_width;
+        let pointwise_s1 = same_pixels(p, s);
         // Measured on the pointwise rows of the benchmark suite (Zen 4, AVX2 and AVX-512 alike):
         // - few output channels: read input rows in place, panel-outer (each panel's rows stay in L1 for the few
         //   channel tiles; packing would cost as much as the arithmetic);
@@ -297,6 +286,16 @@ impl NchwGemm {
     }
 }
 
+/// 1x1, stride 1, unpadded: output pixel `m` of a plane reads input pixel `m`.
+fn same_pixels(p: &Conv2dParams, s: &Shape) -> bool {
+    p.kernel_height == 1
+        && p.kernel_width == 1
+        && p.stride_height == 1
+        && p.stride_width == 1
+        && s.out_height == p.in_height
+        && s.out_width == p.in_width
+}
+
 /// Pixel blocks of a few panels (the packed K x NC block stays within `l2_bytes`), output channels whole unless the
 /// threads need more tiles.
 fn nchw_blocks(
@@ -344,7 +343,7 @@ unsafe fn pack_block(
     let panels = plen.div_ceil(nr_full);
     // SAFETY: the group's cin_g channel planes lie inside the input.
     let src = unsafe { core::slice::from_raw_parts(x, s.cin_g * h * w) };
-    if taps == 1 && p.stride_height == 1 && p.stride_width == 1 && s.out_height == h && s.out_width == w {
+    if same_pixels(p, s) {
         // 1x1, stride 1, unpadded: panel rows are slices of input rows.
         for ci in 0..s.cin_g {
             let row = &src[ci * h * w + pstart..][..plen];
