@@ -150,14 +150,83 @@ fn interior(n_out: usize, n_in: usize, k: usize, stride: usize, dil: usize, pad:
 
 /// NHWC plan state: weights packed per channel tile as `[bias tw][kh * kw taps][tw]`, zero-padded
 /// (`tw = nv * lanes`).
+///
+/// Input that is not vector-aligned (a caller's buffer 16 bytes past a cache line, as numpy and most `malloc`s give)
+/// makes every vector load straddle two cache lines, which costs stride-2 layers a third of their speed. When every
+/// pixel starts at the same offset within a vector (`c_in` a multiple of the lanes), such input runs with *shifted*
+/// tiles: a head tile of the `shift` channels up to the next vector boundary, then whole tiles from there, so all
+/// other loads and stores are aligned. Its weights are packed on first use per shift.
 #[derive(Debug)]
 pub(crate) struct DwNhwc {
     kernel: &'static DwKernel,
     f: NhwcFn,
     packed: AlignedBuf,
+    /// Weights packed for shifted tiles, by shift (`1..lanes`; empty when shifting does not apply).
+    shifted: Vec<std::sync::OnceLock<AlignedBuf>>,
     tile_stride: usize,
     ox_lo: usize,
     ox_hi: usize,
+}
+
+/// Channels per pixel from which shifted tiles pay, by lanes: they cost a masked head vector more per pixel
+/// against aligned loads for the others, and only every other 8-lane load of a misaligned row straddles a line.
+/// Measured (input 16 bytes past a line): 16 lanes 0.88x at 64 channels, 0.98-1.09x at 96-128, 1.06-1.24x at
+/// 144-960; 8 lanes 0.72x at 32, 0.95x at 96-128, 1.06-1.11x at 192-960. Not measured for 4 lanes: never.
+fn shift_min_channels(lanes: usize) -> usize {
+    match lanes {
+        16 => 96,
+        8 => 192,
+        _ => usize::MAX,
+    }
+}
+
+/// How the channels of an NHWC depthwise layer are cut into tiles of `l` channels: tile 0 holds channels
+/// `0..shift` when `shift > 0`, every other tile `l` channels from where the previous one ended.
+#[derive(Clone, Copy, Debug)]
+struct Tiling {
+    l: usize,
+    shift: usize,
+    channels: usize,
+}
+
+impl Tiling {
+    fn tiles(&self) -> usize {
+        if self.shift == 0 { self.channels.div_ceil(self.l) } else { 1 + (self.channels - self.shift).div_ceil(self.l) }
+    }
+
+    /// The first channel of tile `t` (`t <= tiles()`; `tiles()` gives `channels`).
+    fn start(&self, t: usize) -> usize {
+        let c = if self.shift == 0 || t == 0 { t * self.l } else { self.shift + (t - 1) * self.l };
+        c.min(self.channels)
+    }
+
+    /// Tile and lane of channel `o`.
+    fn place(&self, o: usize) -> (usize, usize) {
+        if self.shift == 0 {
+            (o / self.l, o % self.l)
+        } else if o < self.shift {
+            (0, o)
+        } else {
+            ((o - self.shift) / self.l + 1, (o - self.shift) % self.l)
+        }
+    }
+}
+
+/// Packs per tile `[bias l][taps][l]`, zero-padded, for `tiling`: `value(o, 0)` is channel `o`'s bias,
+/// `value(o, 1 + tap)` its weights in `(ky, kx)` order.
+fn pack_nhwc(tiling: Tiling, taps: usize, value: impl Fn(usize, usize) -> f32) -> Result<AlignedBuf> {
+    let l = tiling.l;
+    let tile_stride = (1 + taps) * l;
+    let mut packed = AlignedBuf::zeroed(tiling.tiles().checked_mul(tile_stride).ok_or(Error::OutOfMemory)?)?;
+    let buf = packed.as_mut_slice();
+    for o in 0..tiling.channels {
+        let (t, lane) = tiling.place(o);
+        let dst = &mut buf[t * tile_stride..(t + 1) * tile_stride];
+        for i in 0..=taps {
+            dst[i * l + lane] = value(o, i);
+        }
+    }
+    Ok(packed)
 }
 
 impl DwNhwc {
@@ -170,24 +239,38 @@ impl DwNhwc {
         bias: Option<&[f32]>,
     ) -> Result<Self> {
         let l = kernel.nv * kernel.lanes;
-        let taps = p.kernel_height * p.kernel_width;
-        let tiles = p.c_out.div_ceil(l);
-        let tile_stride = (1 + taps) * l;
-        let mut packed = AlignedBuf::zeroed(tiles.checked_mul(tile_stride).ok_or(Error::OutOfMemory)?)?;
-        let buf = packed.as_mut_slice();
-        for o in 0..p.c_out {
-            let (t, lane) = (o / l, o % l);
-            let dst = &mut buf[t * tile_stride..(t + 1) * tile_stride];
-            dst[lane] = bias.map_or(0.0, |b| b[o]);
-            for ky in 0..p.kernel_height {
-                for kx in 0..p.kernel_width {
-                    dst[(1 + ky * p.kernel_width + kx) * l + lane] = weights[p.weight_index(o, 0, ky, kx)];
-                }
-            }
-        }
+        let tile_stride = (1 + p.kernel_height * p.kernel_width) * l;
+        let (kw, taps) = (p.kernel_width, p.kernel_height * p.kernel_width);
+        let packed = pack_nhwc(Tiling { l, shift: 0, channels: p.c_out }, taps, |o, i| match i {
+            0 => bias.map_or(0.0, |b| b[o]),
+            _ => weights[p.weight_index(o, 0, (i - 1) / kw, (i - 1) % kw)],
+        })?;
+        let shifts = s.cout_g == 1
+            && kernel.lanes > 1
+            && p.c_in.is_multiple_of(kernel.lanes)
+            && p.c_in >= shift_min_channels(kernel.lanes);
+        let shifted = if shifts { (0..kernel.lanes).map(|_| std::sync::OnceLock::new()).collect() } else { Vec::new() };
         let (ox_lo, ox_hi) =
             interior(s.out_width, p.in_width, p.kernel_width, p.stride_width, p.dilation_width, p.pad_left);
-        Ok(DwNhwc { kernel, f, packed, tile_stride, ox_lo, ox_hi })
+        Ok(DwNhwc { kernel, f, packed, shifted, tile_stride, ox_lo, ox_hi })
+    }
+
+    /// The weights packed for tiles shifted by `shift` channels (`0 < shift < lanes`), packed on first use.
+    fn shifted_weights(&self, p: &Conv2dParams, shift: usize) -> Result<&AlignedBuf> {
+        let cell = &self.shifted[shift];
+        if let Some(b) = cell.get() {
+            return Ok(b);
+        }
+        let l = self.kernel.nv * self.kernel.lanes;
+        let from = Tiling { l, shift: 0, channels: p.c_out };
+        let src = self.packed.as_slice();
+        let ts = self.tile_stride;
+        let buf = pack_nhwc(Tiling { l, shift, channels: p.c_out }, ts / l - 1, |o, i| {
+            let (t, lane) = from.place(o);
+            src[t * ts + i * l + lane]
+        })?;
+        // Another thread may have packed the same weights meanwhile; either copy serves.
+        Ok(cell.get_or_init(|| buf))
     }
 
     /// # Safety
@@ -201,10 +284,13 @@ impl DwNhwc {
         y: *mut f32,
         threads: usize,
     ) -> Result<()> {
-        let l = self.kernel.nv * self.kernel.lanes;
+        let (lanes, l) = (self.kernel.lanes, self.kernel.nv * self.kernel.lanes);
         let kh = p.kernel_height;
         let mult = s.cout_g;
-        let tiles = p.c_out.div_ceil(l);
+        let shift = if self.shifted.is_empty() { 0 } else { (lanes - (x as usize / 4) % lanes) % lanes };
+        let tiling = Tiling { l, shift, channels: p.c_out };
+        let packed = if shift == 0 { &self.packed } else { self.shifted_weights(p, shift)? };
+        let tiles = tiling.tiles();
         let (oh, ow) = (s.out_height, s.out_width);
         let (rb, tb) = task_blocks(p.batch * oh, tiles, threads, 6);
         let tcount = tb.count();
@@ -212,8 +298,8 @@ impl DwNhwc {
         run_tasks(rb.count() * tcount, threads, |t| {
             let trange = tb.range(t % tcount);
             let (t0, t1) = (trange.start, trange.end);
-            let o0 = t0 * l;
-            let nc = (p.c_out - o0).min((t1 - t0) * l);
+            let o0 = tiling.start(t0);
+            let nc = tiling.start(t1) - o0;
             let mut rows = vec![core::ptr::null::<f32>(); kh];
             let mut grows = rows.clone();
             let group = (NHWC_GROUP_CHANNELS / l).max(1);
@@ -280,8 +366,9 @@ impl DwNhwc {
                     // it walks the row.
                     let mut g0 = t0;
                     while g0 < t1 {
-                        let gn = group.min(t1 - g0);
-                        let c0 = (g0 - t0) * l;
+                        // A head tile rides along with the first group.
+                        let gn = (group + usize::from(shift > 0 && g0 == 0)).min(t1 - g0);
+                        let c0 = tiling.start(g0) - o0;
                         for (gr, r) in grows.iter_mut().zip(&rows) {
                             // SAFETY: channel c0 of the task's channels lies inside a present row's pixel.
                             *gr = if r.is_null() { *r } else { unsafe { r.add(c0) } };
@@ -289,10 +376,11 @@ impl DwNhwc {
                         let off = (n * oh + oy) * ow * p.c_out + o0 + c0;
                         let a = NhwcRow {
                             rows: &grows,
-                            w: self.packed.as_slice()[g0 * self.tile_stride..].as_ptr(),
+                            w: packed.as_slice()[g0 * self.tile_stride..].as_ptr(),
                             w_stride: self.tile_stride,
                             tiles: gn,
-                            nc_last: (nc - c0).min(gn * l) - (gn - 1) * l,
+                            nc_last: tiling.start(g0 + gn) - tiling.start(g0 + gn - 1),
+                            head: if g0 == 0 { shift } else { 0 },
                             x_stride: if mult == 1 { p.c_in } else { xw },
                             in_w: p.in_width,
                             kw: p.kernel_width,

@@ -439,14 +439,16 @@ unsafe fn ld_tile<S: Simd, const NV: usize, const M: bool>(simd: S, mask: Lanes<
 // NHWC: channels in lanes, one output row of one channel tile per call.
 // ---------------------------------------------------------------------------------------------------------------
 
-/// One NHWC output row over `tiles` consecutive channel tiles of `nv * lanes` channels (`nv` the kernel's
-/// vectors per tile); the last tile holds `nc_last` channels.
+/// One NHWC output row over `tiles` consecutive channel tiles of `tw = nv * lanes` channels (`nv` the kernel's
+/// vectors per tile); the last tile holds `nc_last` channels. With `head > 0` (`head < lanes`) the first tile is
+/// a *head* of `head` channels and tile `t >= 1` starts at channel `head + (t - 1) * tw` (tiles shifted so that
+/// the others start on a vector boundary of a misaligned input); otherwise tile `t` starts at `t * tw`.
 ///
 /// Pointer contract (checked by the driver, relied on here):
 /// - `rows.len() == kh`. `rows[ky]` points at channel 0 of the first tile of input pixel 0 of the row tap `ky`
 ///   reads, or is null for a padded row (its taps are skipped). Channel `c` of tile `t` of pixel `ix` is at
-///   `rows[ky] + ix * x_stride + t * nv * lanes + c`, readable for `ix < in_w` and `c < nv * lanes` (`c < nc_last`
-///   in the last tile).
+///   `rows[ky] + ix * x_stride + start(t) + c`, readable for `ix < in_w` and `c < tw` (`c < nc_last` in the last
+///   tile, `c < head` in a head).
 /// - `w` points at the first tile's packed weights, `[bias nv * lanes][kh * kw taps][nv * lanes]`, the next tile
 ///   `w_stride` floats further.
 /// - `[ox_lo, ox_hi)` is the interior: every tap `ix = ox * stride + kx * dilation - pad_left` of these outputs
@@ -461,6 +463,7 @@ pub struct NhwcRow<'a> {
     pub w_stride: usize,
     pub tiles: usize,
     pub nc_last: usize,
+    pub head: usize,
     pub x_stride: usize,
     pub in_w: usize,
     pub kw: usize,
@@ -518,7 +521,7 @@ unsafe fn nhwc_tile<S: Simd, const NV: usize, const M: bool>(
             bias,
             epi,
             w: wt.add(tw),
-            c0: t * tw,
+            c0: tile_start(a, t, tw),
             tw,
         }
     }
@@ -646,12 +649,24 @@ unsafe fn nhwc_segment<S: Simd, const K: usize, const ST: usize, const R: usize,
     }
 }
 
+/// The first channel of tile `t` of `tw` channels ([`NhwcRow`]'s `head` rule).
+#[inline(always)]
+fn tile_start(a: &NhwcRow<'_>, t: usize, tw: usize) -> usize {
+    if a.head > 0 && t > 0 { a.head + (t - 1) * tw } else { t * tw }
+}
+
 /// How tile `t` runs: 0 = `NV` full vectors, 1 = `NV` vectors with the last masked, 2 = one full vector,
 /// 3 = one masked vector; and its channel count.
 #[inline(always)]
 fn tile_kind<S: Simd, const NV: usize>(a: &NhwcRow<'_>, t: usize) -> (u8, usize) {
     let (l, tw) = (S::F32_LANES, NV * S::F32_LANES);
-    let nc = if t + 1 == a.tiles { a.nc_last } else { tw };
+    let nc = if t == 0 && a.head > 0 {
+        a.head
+    } else if t + 1 == a.tiles {
+        a.nc_last
+    } else {
+        tw
+    };
     let kind = if nc == tw {
         0
     } else if nc > (NV - 1) * l {
@@ -777,7 +792,8 @@ pub unsafe fn nhwc_fast<S: Simd, const K: usize, const ST: usize, const R: usize
 ) {
     const { assert!(NV == 1 || NV == 2) };
     debug_assert!(a.rows.len() == K && a.kw == K && a.stride == ST && a.dilation == 1);
-    debug_assert!(a.tiles >= 1 && a.nc_last >= 1 && a.nc_last <= NV * S::F32_LANES);
+    debug_assert!(a.tiles >= 1 && a.nc_last >= 1 && a.nc_last <= NV * S::F32_LANES && a.head < S::F32_LANES);
+    debug_assert!(a.head == 0 || a.tiles > 1 || a.nc_last == a.head);
     let epi = Epilogue::new(simd, a.min, a.max);
     let mut rows = [core::ptr::null::<f32>(); K];
     rows.copy_from_slice(&a.rows[..K]);
@@ -839,7 +855,8 @@ pub unsafe fn nhwc_fast<S: Simd, const K: usize, const ST: usize, const R: usize
 #[inline(always)]
 pub unsafe fn nhwc_generic<S: Simd, const NV: usize>(simd: S, a: &NhwcRow<'_>) {
     const { assert!(NV == 1 || NV == 2) };
-    debug_assert!(a.tiles >= 1 && a.nc_last >= 1 && a.nc_last <= NV * S::F32_LANES);
+    debug_assert!(a.tiles >= 1 && a.nc_last >= 1 && a.nc_last <= NV * S::F32_LANES && a.head < S::F32_LANES);
+    debug_assert!(a.head == 0 || a.tiles > 1 || a.nc_last == a.head);
     let epi = Epilogue::new(simd, a.min, a.max);
     let lo = a.ox_lo.min(a.ow);
     let hi = a.ox_hi.clamp(lo, a.ow);
