@@ -363,6 +363,111 @@ fn gemm_transposed_sweep() {
     }
 }
 
+/// The transposed-C entry points store bitwise what the normal entry points store, transposed: every m = 1..=MR,
+/// n from one column to three panels, every residual and clamp choice, NaN in one A row and in one residual
+/// element (NaN must survive the residual add and the clamp), guards around and between C's columns.
+#[test]
+fn gemm_transposed_matches_normal_bitwise() {
+    let clamps = [None, Some((-0.3f32, 0.4f32)), Some((0.1, 0.1)), Some((0.0, f32::INFINITY))];
+    for kern in kernels() {
+        let (nr, l) = (kern.nr(), kern.lanes);
+        let mut case = 0u64;
+        for m in 1..=kern.mr {
+            for n in 1..=3 * nr {
+                let rem = n % nr;
+                if n > nr && rem != 0 && rem <= (kern.nv - 1) * l {
+                    continue;
+                }
+                let nv = if n <= nr { n.div_ceil(l) } else { kern.nv };
+                let (width, k) = (nv * l, KS[case as usize % 6]);
+                let panels = n.div_ceil(width);
+                let residual = [Residual::None, Residual::Separate, Residual::InPlace][case as usize % 3];
+                let (min, max) =
+                    clamps[(case as usize / 3) % clamps.len()].unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+                let ctx = format!("{} m {m} n {n} k {k} {residual:?} clamp [{min}, {max}]", kern.name);
+                let mut av = data(m * k, case);
+                let nan_row = case as usize % m;
+                av[nan_row * k + k / 2] = f32::NAN;
+                let a: Vec<*const f32> = (0..m).map(|i| av[i * k..].as_ptr()).collect();
+                // Panels of k rows of `width` floats (zero past column n), column bias first.
+                let (bv, bias) = (data(k * n, case + 1), data(n, case + 2));
+                let b_stride = (k + 1) * width;
+                let mut b = vec![0f32; panels * b_stride];
+                for j in 0..n {
+                    let (q, jj) = (j / width, j % width);
+                    b[q * b_stride + jj] = bias[j];
+                    for kk in 0..k {
+                        b[q * b_stride + (kk + 1) * width + jj] = bv[kk * n + j];
+                    }
+                }
+                let mut rv = data(m * n, case + 3);
+                rv[(m * n) / 2] = f32::NAN;
+                // Normal: m rows of n (stride n + 3); transposed: n columns of m (stride m + 2), guards around.
+                let (rs_n, rs_t) = (n + 3, m + 2);
+                let mut c_n = vec![f32::from_bits(GUARD_BITS); 2 * GUARD + (m - 1) * rs_n + n];
+                let mut c_t = vec![f32::from_bits(GUARD_BITS); 2 * GUARD + (n - 1) * rs_t + m];
+                let (mut r_n, mut r_t) = (vec![f32::NAN; m * rs_n], vec![f32::NAN; n * rs_t]);
+                for i in 0..m {
+                    for j in 0..n {
+                        r_n[i * rs_n + j] = rv[i * n + j];
+                        r_t[i + j * rs_t] = rv[i * n + j];
+                        if residual == Residual::InPlace {
+                            c_n[GUARD + i * rs_n + j] = rv[i * n + j];
+                            c_t[GUARD + i + j * rs_t] = rv[i * n + j];
+                        }
+                    }
+                }
+                for (transposed, c, r, rs) in [(false, &mut c_n, &r_n, rs_n), (true, &mut c_t, &r_t, rs_t)] {
+                    let cp = c[GUARD..].as_mut_ptr();
+                    let tile = GemmTile {
+                        mr: m,
+                        nr: n,
+                        k,
+                        segs: 1,
+                        a: &a,
+                        csa: 1,
+                        b: b[width..].as_ptr(),
+                        ldb: width,
+                        b_stride,
+                        bias_col: b.as_ptr(),
+                        bias_row: core::ptr::null(),
+                        c: cp,
+                        rsc: rs,
+                        res: match residual {
+                            Residual::None => core::ptr::null(),
+                            Residual::Separate => r.as_ptr(),
+                            Residual::InPlace => cp,
+                        },
+                        rsr: rs,
+                        min,
+                        max,
+                    };
+                    let f = if transposed { (kern.select_t)(m, nv) } else { (kern.select)(m, nv) };
+                    // SAFETY: A rows of k floats; `panels` panels `b_stride` apart of a bias row and k rows of `width`
+                    // floats; C and the residual hold m x n elements at the strides above (rows, or columns when
+                    // transposed), inside the vectors; the CPU runs `kern.isa`.
+                    unsafe { f(&tile) };
+                }
+                for i in 0..m {
+                    for j in 0..n {
+                        let (x, y) = (c_n[GUARD + i * rs_n + j], c_t[GUARD + i + j * rs_t]);
+                        assert_eq!(x.to_bits(), y.to_bits(), "{ctx}: C[{i}][{j}] normal {x} transposed {y}");
+                        if i == nan_row || (residual != Residual::None && i * n + j == (m * n) / 2) {
+                            assert!(y.is_nan(), "{ctx}: C[{i}][{j}] = {y}, expected NaN");
+                        }
+                    }
+                }
+                for (idx, v) in c_t.iter().enumerate() {
+                    let off = idx.wrapping_sub(GUARD);
+                    let in_tile = idx >= GUARD && off / rs_t < n && off % rs_t < m;
+                    assert!(in_tile || v.to_bits() == GUARD_BITS, "{ctx}: C[{idx}] outside the tile written: {v}");
+                }
+                case += 1;
+            }
+        }
+    }
+}
+
 /// Every option combination on the corner tiles (full, single row/column, one past a vector).
 #[test]
 fn gemm_all_options_on_corner_tiles() {
@@ -499,7 +604,7 @@ fn narrow_outputs_and_short_reductions_use_the_tall_kernel() {
     }
 }
 
-/// NCHW 1x1 layers with long reductions on small planes run as pixel rows on 16-lane kernels (output channels in
+/// NCHW 1x1 layers chosen for pixel rows on 16-lane kernels (by reduction length and idle lanes; output channels in
 /// the lanes, C stored transposed): channel counts around the vector widths, odd planes, batches and groups, every
 /// epilogue, against the reference on every ISA under test; and the choice itself on canonical shapes.
 #[test]
@@ -507,7 +612,7 @@ fn nchw_pixel_rows_sweep() {
     use simdconv::{Conv2d, PlanOptions};
     let list = isas();
     let mut case = 0u64;
-    for (c_in, groups) in [(257, 1), (300, 1), (600, 2)] {
+    for (c_in, groups) in [(64, 1), (130, 1), (200, 1), (257, 1), (300, 1), (600, 2)] {
         for c_out in [1, 9, 16, 17, 40, 64] {
             for (h, w, batch) in [(7, 7, 1), (3, 5, 2), (1, 1, 2), (14, 13, 1)] {
                 let c_out = c_out * groups;
@@ -532,5 +637,12 @@ fn nchw_pixel_rows_sweep() {
         };
         assert_eq!(name(7, 512, 2048), rows, "{isa}");
         assert_eq!(name(56, 64, 64), "pointwise-nchw", "{isa}");
+        // Shorter reductions take pixel rows only where the pixel lanes idle more (by reduction length, idle lanes and output channels).
+        assert_eq!(name(56, 256, 64), rows, "{isa}");
+        assert_eq!(name(17, 128, 128), rows, "{isa}");
+        assert_eq!(name(28, 128, 512), "pointwise-nchw", "{isa}");
+        assert_eq!(name(28, 256, 256), "pointwise-nchw", "{isa}");
+        assert_eq!(name(7, 64, 256), rows, "{isa}");
+        assert_eq!(name(14, 64, 256), "pointwise-nchw", "{isa}");
     }
 }

@@ -26,10 +26,27 @@ pub(crate) struct NchwGemm {
     pixel_rows: bool,
 }
 
-/// 1x1 reductions shorter than this keep pixels in the lanes: the transposed store (a scalar move per output)
-/// weighs against the reduction. Measured on Zen 4 (AVX-512), pixel rows against pixel lanes: K = 128..256 mixed
-/// (28x28 128->512 -10%, 56x56 256->128 -6%, 56x56 256->64 +7%), K >= 384 +4% (28x28 512->128) to +30% (7x7).
-const PIXEL_ROWS_MIN_K: usize = 257;
+/// How well the pixel-lane kernel may fill its lanes, at most, for a 1x1 layer to run as pixel rows: `share / 64` of
+/// the share of its lanes that the pixel-row kernel fills, by reduction length `k` and output channels `cout`
+/// (per group). Each pixel-row tile pays a 16 x 16 transpose before its stores, which short reductions amortise
+/// poorly; the pixel-lane path packs an input panel per pixel block, which few output channels amortise poorly.
+/// Measured on Zen 4 (AVX-512, one thread), pixel rows against pixel lanes (lane fill of the pixel-lane kernel
+/// relative to the pixel-row kernel's in brackets):
+/// - K >= 257: 28x28 512->128 +0%, 14x14 1024->256 +0% (both about 1.0), 7x7 +25-30% (0.77);
+/// - K = 192..256, at most 96 output channels: 56x56 256->64 +4-7% (1.0), 35x35 192->64 +9% (0.98), 28x28
+///   192->96 +2-4% (0.98); with more channels -1-4% on 56x56 256->128 (1.0) and 28x28 256->256 (0.98);
+/// - K = 128..256: 17x17 192->192 +6% (0.90), 14x14 +2% (128->512) to +6% (160->160) (0.875), 7x7 +26%; but -5% on
+///   28x28 128->512 (0.98), -1% on 56x56 128->128 (1.0);
+/// - K < 128: 7x7 64->256 +28% (0.77), but -3% on 14x14 64->256 (0.875), -8% on 56x56 64->256, -1.5% on 28x28
+///   96->128.
+fn pixel_rows_share(k: usize, cout: usize) -> usize {
+    match k {
+        257.. => 64,
+        192.. if cout <= 96 => 64,
+        128.. => 58,
+        _ => 51,
+    }
+}
 
 impl NchwGemm {
     /// Plan state for pixels in the lanes (im2col panels, or 1x1 rows read in place).
@@ -41,26 +58,28 @@ impl NchwGemm {
 
     /// The kernel for a 1x1, stride-1, unpadded NCHW layer to run in pixel-row mode, if it should: output pixels as
     /// A rows (pixel `m`'s channel `c` at `x + c * plane + m`, read in place), output channels in the lanes, C
-    /// stored transposed; chosen when the reduction is long enough and the output channels fill the kernel's lanes
-    /// at least as well as the plane fills the pixel-lane kernel's (a 7x7 plane fills 49 of 64 lanes; measured on
-    /// Zen 4 with AVX-512: 1.25-1.3x on 7x7 planes, 1.05-1.12x on 14x14 and 17x17, 1.04x on 28x28).
+    /// stored transposed; chosen when the output channels fill the pixel-row kernel's lanes well enough against how
+    /// the plane fills the pixel-lane kernel's (a 7x7 plane fills 49 of 64 lanes), by [`pixel_rows_share`].
     pub fn pixel_rows_kernel(p: &Conv2dParams, s: &Shape, isa: Isa) -> Option<GemmKernel> {
         let plane = s.out_height * s.out_width;
-        if !same_pixels(p, s) || s.cin_g < PIXEL_ROWS_MIN_K || plane == 0 || s.cout_g == 0 {
+        if !same_pixels(p, s) || plane == 0 || s.cout_g == 0 {
             return None;
         }
         let lanes_kernel = gemm::for_isa(isa)?;
         let rows_kernel = gemm::for_gemm(isa, s.cout_g, s.cin_g)?;
-        // 16-lane kernels only (AVX-512 and the stand-ins running its logic): measured with AVX2's 6x16 tile the
-        // same rows go from -14% (7x7 2048->512) to +17% (14x14 384->64), -10% on 28x28 512->128.
+        // 16-lane kernels only (AVX-512 and the stand-ins running its logic): AVX2's 8-lane kernels store pixel
+        // rows one float at a time; measured with its 6x16 tile the same rows go from -14% (7x7 2048->512) to +17%
+        // (14x14 384->64), -10% on 28x28 512->128.
         if rows_kernel.lanes < 16 {
             return None;
         }
         let (nr_rows, nr_lanes) = (rows_kernel.nr(), lanes_kernel.nr());
-        // Lanes used over lanes computed, compared by cross-multiplication.
         let rows_width = s.cout_g.div_ceil(nr_rows) * nr_rows;
         let lanes_width = plane.div_ceil(nr_lanes) * nr_lanes;
-        (rows_width as u128 * plane as u128 <= lanes_width as u128 * s.cout_g as u128).then_some(rows_kernel)
+        let share = pixel_rows_share(s.cin_g, s.cout_g);
+        // Lanes used over lanes computed, plane / lanes_width <= share / 64 * cout / rows_width, cross-multiplied.
+        let lhs = 64 * rows_width as u128 * plane as u128;
+        (lhs <= share as u128 * lanes_width as u128 * s.cout_g as u128).then_some(rows_kernel)
     }
 
     /// Plan state for pixel-row mode with `kernel` (from [`NchwGemm::pixel_rows_kernel`]).

@@ -3,6 +3,7 @@
 //! One body serves every ISA (AVX2, AVX-512, NEON, portable and the 16-lane stand-ins that run the AVX-512
 //! logic on AVX2 or in portable code), so the index math tested on one backend is the math of all of them.
 
+use super::lanes::TileSimd;
 use crate::simd::load;
 use pulp::Simd;
 
@@ -70,7 +71,7 @@ pub type GemmFn = unsafe fn(&GemmTile<'_>);
 /// `t` must satisfy the pointer contract of [`GemmTile`] with `t.mr == MR`; with `RS > 0` its strided form (see
 /// [`STRIDED_ROWS`]); with `TC` its transposed form (see [`GemmTile`]).
 #[inline(always)]
-pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize, const RS: usize, const TC: bool>(
+pub unsafe fn gemm_tile<S: TileSimd, const MR: usize, const NV: usize, const RS: usize, const TC: bool>(
     simd: S,
     t: &GemmTile<'_>,
 ) {
@@ -99,7 +100,7 @@ pub unsafe fn gemm_tile<S: Simd, const MR: usize, const NV: usize, const RS: usi
 // Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn panel<S: Simd, const MR: usize, const NV: usize, const RS: usize, const TC: bool>(
+unsafe fn panel<S: TileSimd, const MR: usize, const NV: usize, const RS: usize, const TC: bool>(
     simd: S,
     t: &GemmTile<'_>,
     nr: usize,
@@ -145,7 +146,9 @@ unsafe fn panel<S: Simd, const MR: usize, const NV: usize, const RS: usize, cons
             }
             bp = bp.add(t.k * t.ldb);
         }
-        if TC {
+        if TC && S::F32_LANES == 16 {
+            store_tile_transposed_16::<S, MR, NV>(simd, t, nr, c, res, acc);
+        } else if TC {
             store_tile_transposed::<S, MR, NV>(t, nr, c, res, acc);
         } else {
             store_tile::<S, MR, NV>(simd, t, nr, c, res, acc);
@@ -304,6 +307,7 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
 /// The fused epilogue into a transposed C: element `(i, j)` at `c + i + j * rsc` (residual at `res + i + j * rsr`),
 /// so each of the `nr` columns is a run of `MR` contiguous floats (an NCHW output channel's pixels). Per element
 /// the same operations as [`store_tile`] (residual add, NaN-preserving clamp), in scalar code: bitwise the same.
+/// Backends of fewer than 16 lanes; 16-lane ones use [`store_tile_transposed_16`].
 // Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
@@ -344,6 +348,80 @@ unsafe fn store_tile_transposed<S: Simd, const MR: usize, const NV: usize>(
                     v = if v > t.max { t.max } else { v };
                 }
                 *cj.add(i) = v;
+            }
+        }
+    }
+}
+
+/// [`store_tile_transposed`] for 16-lane backends, in vectors: the accumulators are transposed in registers
+/// ([`TileSimd::transpose16`]), so each output column (an NCHW output channel) becomes the `MR` contiguous floats
+/// of one masked vector store, its residual one masked vector load. Per element the same operations as
+/// [`store_tile`] (residual add, NaN-preserving clamp): bitwise the same.
+///
+/// Tiles of at most 8 rows pair two vectors of columns per transpose: rows `0..MR` of the 16 x 16 block are
+/// vector `2b`'s, rows `8..8 + MR` vector `2b + 1`'s, so transposed vector `j` holds column `32b + j`'s pixels in
+/// lanes `0..MR` and column `32b + 16 + j`'s in lanes `8..8 + MR`. Taller tiles transpose one vector at a time.
+// Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn store_tile_transposed_16<S: TileSimd, const MR: usize, const NV: usize>(
+    simd: S,
+    t: &GemmTile<'_>,
+    nr: usize,
+    c: *mut f32,
+    res: *const f32,
+    acc: [[S::f32s; NV]; MR],
+) {
+    const { assert!(MR <= 16) };
+    debug_assert!(S::F32_LANES == 16);
+    // Lanes per column run, and vectors of columns per transpose.
+    let run = if MR <= 8 { 8 } else { 16 };
+    let per = 16 / run;
+    let clamp = t.min > f32::NEG_INFINITY || t.max < f32::INFINITY;
+    let zero = simd.splat_f32s(0.0);
+    let lo = simd.splat_f32s(t.min);
+    let hi = simd.splat_f32s(t.max);
+    // SAFETY: columns `< nr` of C and of the residual hold `MR` contiguous floats each (the transposed contract);
+    // the runs touch those only.
+    unsafe {
+        for blk in 0..NV.div_ceil(per) {
+            let mut block = [zero; 16];
+            for s in 0..per {
+                let v = blk * per + s;
+                if v < NV {
+                    for i in 0..MR {
+                        block[s * run + i] = acc[i][v];
+                    }
+                }
+            }
+            let cols = simd.transpose16(block);
+            for j in 0..16 {
+                // Column of lane run `s` of transposed vector `j`: `(blk * per + s) * 16 + j`, rising with `s`.
+                if blk * per * 16 + j >= nr {
+                    break;
+                }
+                let col = |s: usize| (blk * per + s) * 16 + j;
+                let live = |s: usize| blk * per + s < NV && col(s) < nr;
+                let mut x = cols[j];
+                if !res.is_null() {
+                    let mut r = zero;
+                    for s in 0..per {
+                        if live(s) {
+                            r = simd.load_run(r, s * run, MR, res.add(col(s) * t.rsr));
+                        }
+                    }
+                    x = simd.add_f32s(x, r);
+                }
+                if clamp {
+                    // `x < lo` and `x > hi` are false for NaN, so NaN passes through unchanged.
+                    x = simd.select_f32s(simd.less_than_f32s(x, lo), lo, x);
+                    x = simd.select_f32s(simd.greater_than_f32s(x, hi), hi, x);
+                }
+                for s in 0..per {
+                    if live(s) {
+                        simd.store_run(x, s * run, MR, c.add(col(s) * t.rsc));
+                    }
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ pub mod avx2;
 pub mod avx512;
 pub mod emu512;
 pub mod generic;
+pub mod lanes;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 pub mod scalar;
