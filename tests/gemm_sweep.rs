@@ -625,6 +625,14 @@ fn nchw_pixel_rows_sweep() {
             }
         }
     }
+    // Planes of at least 512 pixels: A prefetched a plane per k step ahead (the last rows' lines past the input's
+    // end are only prefetched, never read).
+    for (c_in, c_out, h, w) in [(200, 48, 23, 23), (300, 64, 24, 22), (257, 32, 32, 16)] {
+        let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).layout(Layout::Nchw);
+        let residual = [Residual::None, Residual::Separate, Residual::InPlace][case as usize % 3];
+        check_isas(&p, &list, true, residual, Clamp::Relu6, 1, case).unwrap_or_else(|e| panic!("{e}"));
+        case += 1;
+    }
     for isa in list {
         // Pixel rows are chosen for 16-lane kernels (AVX-512 and its stand-ins) only.
         let sixteen = REGISTRY.iter().any(|k| k.isa == isa && k.lanes == 16);
@@ -639,9 +647,9 @@ fn nchw_pixel_rows_sweep() {
         assert_eq!(name(56, 64, 64), "pointwise-nchw", "{isa}");
         // Shorter reductions take pixel rows only where the pixel lanes idle more (by reduction length, idle lanes and output channels).
         assert_eq!(name(56, 256, 64), rows, "{isa}");
+        assert_eq!(name(23, 200, 48), rows, "{isa}");
         assert_eq!(name(17, 128, 128), rows, "{isa}");
         assert_eq!(name(28, 128, 512), "pointwise-nchw", "{isa}");
-        assert_eq!(name(28, 256, 256), "pointwise-nchw", "{isa}");
         assert_eq!(name(7, 64, 256), rows, "{isa}");
         assert_eq!(name(14, 64, 256), "pointwise-nchw", "{isa}");
     }

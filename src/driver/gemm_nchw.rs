@@ -27,22 +27,20 @@ pub(crate) struct NchwGemm {
 }
 
 /// How well the pixel-lane kernel may fill its lanes, at most, for a 1x1 layer to run as pixel rows: `share / 64` of
-/// the share of its lanes that the pixel-row kernel fills, by reduction length `k` and output channels `cout`
-/// (per group). Each pixel-row tile pays a 16 x 16 transpose before its stores, which short reductions amortise
-/// poorly; the pixel-lane path packs an input panel per pixel block, which few output channels amortise poorly.
-/// Measured on Zen 4 (AVX-512, one thread), pixel rows against pixel lanes (lane fill of the pixel-lane kernel
-/// relative to the pixel-row kernel's in brackets):
-/// - K >= 257: 28x28 512->128 +0%, 14x14 1024->256 +0% (both about 1.0), 7x7 +25-30% (0.77);
-/// - K = 192..256, at most 96 output channels: 56x56 256->64 +4-7% (1.0), 35x35 192->64 +9% (0.98), 28x28
-///   192->96 +2-4% (0.98); with more channels -1-4% on 56x56 256->128 (1.0) and 28x28 256->256 (0.98);
-/// - K = 128..256: 17x17 192->192 +6% (0.90), 14x14 +2% (128->512) to +6% (160->160) (0.875), 7x7 +26%; but -5% on
-///   28x28 128->512 (0.98), -1% on 56x56 128->128 (1.0);
-/// - K < 128: 7x7 64->256 +28% (0.77), but -3% on 14x14 64->256 (0.875), -8% on 56x56 64->256, -1.5% on 28x28
-///   96->128.
-fn pixel_rows_share(k: usize, cout: usize) -> usize {
+/// the share of its lanes that the pixel-row kernel fills, by reduction length `k`. Each pixel-row tile pays a
+/// 16 x 16 transpose before its stores, which short reductions amortise poorly, so the shorter the reduction, the
+/// more idle pixel lanes it takes. Measured on Zen 4 (AVX-512, one thread), pixel rows against pixel lanes (lane
+/// fill of the pixel-lane kernel relative to the pixel-row kernel's in brackets):
+/// - K >= 192: 56x56 256->64 +8-10% (1.0), 35x35 192->64 +7-9% (0.98), 28x28 192->96 +2-4% (0.98), 56x56
+///   256->128 +0-3% (1.0), 28x28 256->256 and 512->128 +-1% (0.98), 17x17 192->192 +5% (0.90), 14x14 256->1024
+///   +-1% (0.875), 7x7 +25-30% (0.77);
+/// - K = 128..191: 17x17 128->128 +5-7% (0.90), 14x14 +1-6% (0.875), 7x7 +23-28% (0.77); but -4-5% on 28x28
+///   128->512 (0.98), -2-5% on 56x56 128->128 (1.0);
+/// - K < 128: 7x7 64->256 +23-28% (0.77); but -2-5% on 14x14 64->256 (0.875), -10-12% on 56x56 64->256 (1.0),
+///   -2-5% on 28x28 96->128 (0.98).
+fn pixel_rows_share(k: usize) -> usize {
     match k {
-        257.. => 64,
-        192.. if cout <= 96 => 64,
+        192.. => 64,
         128.. => 58,
         _ => 51,
     }
@@ -76,7 +74,7 @@ impl NchwGemm {
         let (nr_rows, nr_lanes) = (rows_kernel.nr(), lanes_kernel.nr());
         let rows_width = s.cout_g.div_ceil(nr_rows) * nr_rows;
         let lanes_width = plane.div_ceil(nr_lanes) * nr_lanes;
-        let share = pixel_rows_share(s.cin_g, s.cout_g);
+        let share = pixel_rows_share(s.cin_g);
         // Lanes used over lanes computed, plane / lanes_width <= share / 64 * cout / rows_width, cross-multiplied.
         let lhs = 64 * rows_width as u128 * plane as u128;
         (lhs <= share as u128 * lanes_width as u128 * s.cout_g as u128).then_some(rows_kernel)
