@@ -509,3 +509,47 @@ fn nhwc_input_at_every_offset_within_a_vector() {
         }
     }
 }
+
+/// Small NCHW planes at stride 1 with "same" padding run as whole planes with the outputs filling the lanes across
+/// rows (16-lane kernels) and several planes per call: plane sizes around the vector, symmetric and asymmetric
+/// padding, 3x3 and 5x5, channel counts, batches, the epilogue, guards, thread counts (bitwise), and non-finite
+/// inputs that must reach only the outputs whose taps read them (no tap outside the image is read).
+#[test]
+fn nchw_small_planes_fill_lanes_across_rows() {
+    let planes = [(7, 7), (5, 5), (3, 3), (2, 2), (1, 1), (8, 8), (6, 9), (9, 4), (12, 3), (4, 13), (10, 10)];
+    for isa in isas() {
+        for (k, pads) in [(3, [(1, 1), (0, 2), (2, 0)]), (5, [(2, 2), (1, 3), (4, 0)])] {
+            for &(h, w) in &planes {
+                for (pi, &(pt, pl)) in pads.iter().enumerate() {
+                    let c = [1, 5, 33][pi];
+                    let p = dw(h, w, c, (k, k), Layout::Nchw)
+                        .padding(pt, pl, k - 1 - pt, k - 1 - pl)
+                        .clamp(-0.75, 0.5)
+                        .batch(2);
+                    let one = check(p, isa, Extras { bias: true, residual: true, threads: 1, ..Default::default() });
+                    let e = Extras { bias: true, residual: true, threads: 3, no_reference: true, ..Default::default() };
+                    let three = check(p, isa, e);
+                    assert!(
+                        one.iter().zip(&three).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{isa} {p:?}: 3 threads differ from 1"
+                    );
+                    // Non-finite inputs, one per corner region of the first plane.
+                    let s = p.validate().unwrap();
+                    let mut x = data(s.input_len, 31);
+                    x[0] = f32::NAN;
+                    x[w - 1] = f32::INFINITY;
+                    x[(h - 1) * w] = f32::NEG_INFINITY;
+                    x[h * w - 1] = f32::NAN;
+                    let wt = data(s.weight_len, 32);
+                    let conv = Conv2d::with_options(p, &wt, None, PlanOptions { isa: Some(isa), ..Default::default() })
+                        .unwrap();
+                    let mut y = vec![0.0; s.output_len];
+                    conv.run_with(&x, &mut y, 1, None).unwrap();
+                    let want = reference::conv2d_f64(&p, &x, &wt, None, None).unwrap();
+                    reference::compare(&p, &y, &want)
+                        .unwrap_or_else(|e| panic!("{isa} {} {p:?}: {e}", conv.kernel_choice().kernel));
+                }
+            }
+        }
+    }
+}

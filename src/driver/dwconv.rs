@@ -430,6 +430,8 @@ pub(crate) struct DwNchw {
     x_phase: usize,
     /// Floats per prepared row (`stride_w * x_phase`).
     x_row: usize,
+    /// Tap masks of the flat small-plane path of the direct kernels (empty when it does not apply).
+    flat: Vec<u32>,
 }
 
 impl DwNchw {
@@ -466,7 +468,28 @@ impl DwNchw {
             (s.out_width.div_ceil(l) * l + (p.kernel_width - 1) * p.dilation_width / p.stride_width).max(prep);
         let x_row = p.stride_width.checked_mul(x_phase).ok_or(Error::OutOfMemory)?;
         let zero = AlignedBuf::zeroed(x_row.max(p.in_width))?;
-        Ok(DwNchw { kernel, f, w, bias: b, zero, x_phase, x_row })
+        // Small stride-1 planes with "same" width: outputs fill the lanes across rows.
+        let flat = if kernel.reads_in_place()
+            && p.stride_height == 1
+            && p.stride_width == 1
+            && s.out_width == p.in_width
+            && s.out_height == p.in_height
+            && p.pad_top + p.pad_bottom == p.kernel_height - 1
+        {
+            dwconv::generic::flat_masks(
+                l,
+                p.in_height,
+                p.in_width,
+                p.kernel_height,
+                p.kernel_width,
+                p.pad_top,
+                p.pad_left,
+            )
+            .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        Ok(DwNchw { kernel, f, w, bias: b, zero, x_phase, x_row, flat })
     }
 
     /// # Safety
@@ -517,10 +540,34 @@ impl DwNchw {
             res: if rp.get().is_null() { core::ptr::null() } else { unsafe { rp.get().add(yc) } },
             min: p.output_min,
             max: p.output_max,
+            flat: core::ptr::null(),
+            planes: 1,
+            biases: core::ptr::null(),
         };
         let direct = self.kernel.reads_in_place();
         run_tasks(pb.count() * rcount, threads, |t| {
             let rows = rb.range(t % rcount);
+            if direct && !self.flat.is_empty() && s.cout_g == 1 && rows.start == 0 && rows.end == oh {
+                // Whole small planes, a run of planes of one image per call.
+                let planes = pb.range(t / rcount);
+                let mut i = planes.start;
+                while i < planes.end {
+                    let o = i % p.c_out;
+                    let count = (p.c_out - o).min(planes.end - i);
+                    // SAFETY: input plane i (image i / c_out, channel o; one input channel per output) starts
+                    // inside the input.
+                    let xc = unsafe { xp.get().add(i * ih * iw) };
+                    let mut a = plane(xc, 0, iw, o, i * oh * ow, 0, oh);
+                    a.flat = self.flat.as_ptr();
+                    a.planes = count;
+                    a.biases = self.bias[o..].as_ptr();
+                    // SAFETY: planes i..i + count of one image: their input planes, weights, biases and output
+                    // planes exist; this task alone writes them.
+                    unsafe { (self.f)(&a) };
+                    i += count;
+                }
+                return Ok(());
+            }
             if direct {
                 for plane_i in pb.range(t / rcount) {
                     let (n, o) = (plane_i / p.c_out, plane_i % p.c_out);

@@ -55,6 +55,23 @@ pub trait DwSimd: Simd {
     fn shift_down(self, v: Self::f32s, k: usize) -> Self::f32s {
         self.shift_in_fallback(v, self.splat_f32s(0.0), Self::F32_LANES - k)
     }
+
+    /// Loads lane `j` from `p + j` where bit `j` of `bits` is set, zero elsewhere; touches no other address.
+    ///
+    /// # Safety
+    /// `p + j` is readable for every set bit `j < lanes` (`p` itself may lie outside any allocation).
+    #[inline(always)]
+    unsafe fn load_bits(self, bits: u32, p: *const f32) -> Self::f32s {
+        let mut t = [0f32; 16];
+        for (j, v) in t.iter_mut().enumerate().take(Self::F32_LANES) {
+            if bits >> j & 1 != 0 {
+                // SAFETY: bit `j` is set (contract).
+                *v = unsafe { *p.wrapping_add(j) };
+            }
+        }
+        // SAFETY: `t` holds 16 >= lanes floats.
+        unsafe { load::<Self>(t.as_ptr()) }
+    }
 }
 
 /// The portable [`DwSimd::shift_in`], through a stack copy.
@@ -197,6 +214,13 @@ impl DwSimd for pulp::x86::V4 {
             _ => return <Self as DwSimdFallback>::shift_in_fallback(self, bits(v), self.splat_f32s(0.0), 16 - k),
         };
         bits(r)
+    }
+
+    #[inline(always)]
+    unsafe fn load_bits(self, m: u32, p: *const f32) -> Self::f32s {
+        // SAFETY: masked-off lanes are not accessed (AVX-512 fault suppression); set lanes are readable
+        // (contract); this backend implies AVX-512F.
+        bits(unsafe { core::arch::x86_64::_mm512_maskz_loadu_ps(m as u16, p) })
     }
 }
 
@@ -922,6 +946,12 @@ pub struct NchwPlane {
     pub res: *const f32,
     pub min: f32,
     pub max: f32,
+    /// Null, or the tap masks of the flat small-plane path (see [`nchw_flat`]): the call then covers `planes`
+    /// whole planes, plane `q` reading `x + q * in_h * in_w`, weights `w + q * kh * kw`, bias `biases[q]` and
+    /// writing (reading the residual at) `q * oy1 * ow` floats further (`bias` is unused).
+    pub flat: *const u32,
+    pub planes: usize,
+    pub biases: *const f32,
 }
 
 /// Offset of tap column `kx` in a prepared row, for output 0.
@@ -1198,6 +1228,124 @@ unsafe fn nchw_narrow<S: DwSimd, const K: usize>(simd: S, a: &NchwPlane, w: &[[S
     }
 }
 
+/// The tap masks of the flat small-plane path for a stride-1 `kh x kw` kernel whose output plane has the input's
+/// size (`in_h x in_w`): for output vector `v` (outputs `v * lanes ..` of the plane in row-major order) and tap
+/// `t = ky * kw + kx`, bit `j` is set when output `v * lanes + j` exists and its tap lies inside the image. `None`
+/// when the plane is not small enough for the path to pay (it must need at most two thirds of the vectors of one
+/// vector per output row) or the lanes are not 16.
+pub fn flat_masks(
+    lanes: usize,
+    in_h: usize,
+    in_w: usize,
+    kh: usize,
+    kw: usize,
+    pad_top: usize,
+    pad_left: usize,
+) -> Option<Vec<u32>> {
+    let n = in_h.checked_mul(in_w)?;
+    let nvec = n.div_ceil(lanes);
+    if lanes != 16 || n == 0 || nvec * 3 > in_h * 2 {
+        return None;
+    }
+    let mut m = vec![0u32; nvec * kh * kw];
+    for i in 0..n {
+        let (y, x) = (i / in_w, i % in_w);
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let (iy, ix) = ((y + ky) as isize - pad_top as isize, (x + kx) as isize - pad_left as isize);
+                if iy >= 0 && (iy as usize) < in_h && ix >= 0 && (ix as usize) < in_w {
+                    m[(i / lanes) * kh * kw + ky * kw + kx] |= 1 << (i % lanes);
+                }
+            }
+        }
+    }
+    Some(m)
+}
+
+/// Output vectors `v` and, when `two`, `v + 1` of the flat small-plane path: the plane's outputs
+/// in row-major order fill the lanes across rows, tap `(ky, kx)` of output `i` is input `i + (ky - pad_top) *
+/// in_w + kx - pad_left` (`ow == in_w`), loaded where its mask bit is set (inside the image), zero elsewhere.
+///
+/// # Safety
+/// [`NchwPlane`]'s contract for the direct kernels, `a.flat` holding [`flat_masks`] for this plane, `v` (and
+/// `v + 1` when `two`) below the plane's vector count.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn nchw_flat_pair<S: DwSimd, const K: usize>(
+    simd: S,
+    a: &NchwPlane,
+    w: &[[S::f32s; K]; K],
+    bias: S::f32s,
+    epi: Epilogue<S>,
+    v: usize,
+    two: bool,
+    n: usize,
+) {
+    let lanes = S::F32_LANES;
+    let mut acc = [bias; 2];
+    let base = -((a.pad_top * a.in_w + a.pad_left) as isize);
+    for (ky, wr) in w.iter().enumerate() {
+        for (kx, &wt) in wr.iter().enumerate() {
+            let off = base + (ky * a.in_w + kx) as isize;
+            for (u, acc) in acc.iter_mut().enumerate() {
+                if u == 1 && !two {
+                    continue;
+                }
+                let i0 = ((v + u) * lanes) as isize;
+                // SAFETY: the mask (inside the plane's masks) enables only taps inside the image.
+                let x = unsafe {
+                    let bits = *a.flat.add((v + u) * K * K + ky * K + kx);
+                    simd.load_bits(bits, a.x.wrapping_offset(i0 + off))
+                };
+                *acc = simd.mul_add_e_f32s(x, wt, *acc);
+            }
+        }
+    }
+    for (u, acc) in acc.into_iter().enumerate() {
+        if u == 1 && !two {
+            continue;
+        }
+        let i0 = (v + u) * lanes;
+        let tail = Lanes::new(simd, 0, (n - i0).min(lanes));
+        // SAFETY: outputs `i0 .. min(i0 + lanes, n)` are inside the output plane.
+        unsafe { epi.finish::<true>(simd, acc, a.y, a.res, i0, tail) };
+    }
+}
+
+/// The flat small-plane path: whole planes whose outputs fill the lanes across rows (7x7: four vectors instead
+/// of seven rows of seven lanes), two vectors at a time, `planes` planes per call (the per-call set-up would
+/// otherwise cost as much as a small plane's arithmetic).
+///
+/// # Safety
+/// As [`nchw_flat_pair`] for every vector of every plane.
+#[inline(always)]
+unsafe fn nchw_flat<S: DwSimd, const K: usize>(simd: S, a: &NchwPlane, epi: Epilogue<S>) {
+    let n = a.oy1 * a.ow;
+    let nvec = n.div_ceil(S::F32_LANES);
+    let mut q = *a;
+    // SAFETY: forwarded contract: plane `i` of the call is at the documented offsets.
+    unsafe {
+        for i in 0..a.planes {
+            q.x = a.x.add(i * a.in_h * a.in_w);
+            q.y = a.y.add(i * n);
+            q.res = if a.res.is_null() { a.res } else { a.res.add(i * n) };
+            let wp = a.w.add(i * K * K);
+            let mut w = [[simd.splat_f32s(0.0); K]; K];
+            for (ky, wr) in w.iter_mut().enumerate() {
+                for (kx, v) in wr.iter_mut().enumerate() {
+                    *v = simd.splat_f32s(*wp.add(ky * K + kx));
+                }
+            }
+            let bias = simd.splat_f32s(*a.biases.add(i));
+            let mut v = 0;
+            while v < nvec {
+                nchw_flat_pair::<S, K>(simd, &q, &w, bias, epi, v, v + 1 < nvec, n);
+                v += 2;
+            }
+        }
+    }
+}
+
 /// NCHW `K x K`, stride `ST` (both directions), undilated kernel reading the input plane in place (no prepared
 /// rows): `RR` output rows per pass, the last rows in one smaller pass. Rows outside the image are read from the
 /// zero row and multiplied like the others, so the weights must be finite for padding to contribute nothing.
@@ -1210,6 +1358,12 @@ pub unsafe fn nchw_direct<S: DwSimd, const K: usize, const ST: usize, const RR: 
     debug_assert!(a.kh == K && a.kw == K && a.stride_h == ST && a.stride_w == ST && a.dil_h == 1 && a.dil_w == 1);
     const { assert!(RR >= 1 && RR <= 4 && (RR - 1) * ST + K <= 16 && (ST == 1 || ST == 2) && K <= MAX_WIN) };
     let epi = Epilogue::new(simd, a.min, a.max);
+    if ST == 1 && !a.flat.is_null() {
+        debug_assert!(a.oy0 == 0 && a.ow == a.in_w);
+        // SAFETY: forwarded contract; the driver sets `flat` for whole small planes only.
+        unsafe { nchw_flat::<S, K>(simd, a, epi) };
+        return;
+    }
     let mut w = [[simd.splat_f32s(0.0); K]; K];
     // SAFETY: `w` holds `K * K` weights (contract).
     unsafe {
