@@ -178,12 +178,11 @@ impl TileSimd for pulp::x86::V4 {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64", feature = "x86-v4"))]
 mod tests {
     use super::*;
 
     /// The AVX-512 transpose and runs against the portable defaults, where the CPU has AVX-512.
-    #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     #[test]
     fn v4_lane_moves_match_the_portable_ones() {
         let Some(simd) = pulp::x86::V4::try_new() else { return };
