@@ -29,6 +29,20 @@ pub(crate) unsafe fn store<S: Simd>(p: *mut f32, v: S::f32s) {
     unsafe { (p as *mut S::f32s).write_unaligned(v) }
 }
 
+/// `x` clamped to `[lo, hi]`, NaN passed through: `x < lo` and `x > hi` are false for NaN. The one clamp of every
+/// kernel's fused epilogue.
+#[inline(always)]
+pub(crate) fn clamp<S: Simd>(simd: S, x: S::f32s, lo: S::f32s, hi: S::f32s) -> S::f32s {
+    let x = simd.select_f32s(simd.less_than_f32s(x, lo), lo, x);
+    simd.select_f32s(simd.greater_than_f32s(x, hi), hi, x)
+}
+
+/// Whether the bounds `[min, max]` clamp anything (an unbounded epilogue skips [`clamp`]).
+#[inline(always)]
+pub(crate) fn clamps(min: f32, max: f32) -> bool {
+    min > f32::NEG_INFINITY || max < f32::INFINITY
+}
+
 /// Whether `S` is `V3_512b`, whose masked loads and stores must not be used.
 #[inline(always)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(clippy::extra_unused_type_parameters))]

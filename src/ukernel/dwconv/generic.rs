@@ -372,11 +372,7 @@ struct Epilogue<S: Simd> {
 impl<S: Simd> Epilogue<S> {
     #[inline(always)]
     fn new(simd: S, min: f32, max: f32) -> Self {
-        Epilogue {
-            lo: simd.splat_f32s(min),
-            hi: simd.splat_f32s(max),
-            clamp: min > f32::NEG_INFINITY || max < f32::INFINITY,
-        }
+        Epilogue { lo: simd.splat_f32s(min), hi: simd.splat_f32s(max), clamp: crate::simd::clamps(min, max) }
     }
 
     /// Writes `acc (+ res[off]) clamped` to `y[off..]`, reading the residual before writing (it may alias `y`).
@@ -399,9 +395,7 @@ impl<S: Simd> Epilogue<S> {
                 acc = simd.add_f32s(acc, ld::<S, M>(simd, mask, res.add(off)));
             }
             if self.clamp {
-                // `x < lo` and `x > hi` are false for NaN, so NaN passes through unchanged.
-                acc = simd.select_f32s(simd.less_than_f32s(acc, self.lo), self.lo, acc);
-                acc = simd.select_f32s(simd.greater_than_f32s(acc, self.hi), self.hi, acc);
+                acc = crate::simd::clamp(simd, acc, self.lo, self.hi);
             }
             if M {
                 mask_store(simd, mask, y.add(off), acc);

@@ -268,7 +268,7 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
     let lanes = S::F32_LANES;
     let full = nr == NV * lanes;
     let tail = nr - (NV - 1) * lanes;
-    let clamp = t.min > f32::NEG_INFINITY || t.max < f32::INFINITY;
+    let clamp = crate::simd::clamps(t.min, t.max);
     let lo = simd.splat_f32s(t.min);
     let hi = simd.splat_f32s(t.max);
     // SAFETY: rows `< mr == MR` and columns `< nr` are inside the extents granted by the caller.
@@ -291,10 +291,7 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
         if clamp {
             for i in 0..MR {
                 for v in 0..NV {
-                    // `x < lo` and `x > hi` are false for NaN, so NaN passes through unchanged.
-                    let x = acc[i][v];
-                    let x = simd.select_f32s(simd.less_than_f32s(x, lo), lo, x);
-                    acc[i][v] = simd.select_f32s(simd.greater_than_f32s(x, hi), hi, x);
+                    acc[i][v] = crate::simd::clamp(simd, acc[i][v], lo, hi);
                 }
             }
         }
@@ -334,7 +331,7 @@ unsafe fn store_tile_transposed<S: Simd, const MR: usize, const NV: usize>(
 ) {
     let lanes = S::F32_LANES;
     let width = NV * lanes;
-    let clamp = t.min > f32::NEG_INFINITY || t.max < f32::INFINITY;
+    let clamp = crate::simd::clamps(t.min, t.max);
     // The tile goes through a stack buffer by vector stores: taking the accumulators' own address would make the
     // compiler keep them in memory through the reduction loop.
     let mut buf = core::mem::MaybeUninit::<[f32; TRANSPOSE_MAX]>::uninit();
@@ -391,7 +388,7 @@ unsafe fn store_tile_transposed_16<S: TileSimd, const MR: usize, const NV: usize
     // Lanes per column run, and vectors of columns per transpose.
     let run = if MR <= 8 { 8 } else { 16 };
     let per = 16 / run;
-    let clamp = t.min > f32::NEG_INFINITY || t.max < f32::INFINITY;
+    let clamp = crate::simd::clamps(t.min, t.max);
     let zero = simd.splat_f32s(0.0);
     let lo = simd.splat_f32s(t.min);
     let hi = simd.splat_f32s(t.max);
@@ -427,9 +424,7 @@ unsafe fn store_tile_transposed_16<S: TileSimd, const MR: usize, const NV: usize
                     x = simd.add_f32s(x, r);
                 }
                 if clamp {
-                    // `x < lo` and `x > hi` are false for NaN, so NaN passes through unchanged.
-                    x = simd.select_f32s(simd.less_than_f32s(x, lo), lo, x);
-                    x = simd.select_f32s(simd.greater_than_f32s(x, hi), hi, x);
+                    x = crate::simd::clamp(simd, x, lo, hi);
                 }
                 for s in 0..per {
                     if live(s) {

@@ -175,7 +175,7 @@ pub unsafe fn input_tile<S: Simd>(simd: S, t: &InputTile<'_>) {
 #[allow(clippy::needless_range_loop)] // `xx` picks a column of the 6x4 array; an iterator would pick rows.
 pub unsafe fn output_tile<S: Simd>(simd: S, t: &OutputTile<'_>) {
     let lanes = S::F32_LANES;
-    let clamp = t.min > f32::NEG_INFINITY || t.max < f32::INFINITY;
+    let clamp = crate::simd::clamps(t.min, t.max);
     let lo = simd.splat_f32s(t.min);
     let hi = simd.splat_f32s(t.max);
     let mut c0 = 0;
@@ -211,9 +211,7 @@ pub unsafe fn output_tile<S: Simd>(simd: S, t: &OutputTile<'_>) {
                         v = simd.add_f32s(v, read_channels(simd, res[p].add(c0 * t.cs), n, t.cs));
                     }
                     if clamp {
-                        // `x < lo` and `x > hi` are false for NaN, so NaN passes through unchanged.
-                        v = simd.select_f32s(simd.less_than_f32s(v, lo), lo, v);
-                        v = simd.select_f32s(simd.greater_than_f32s(v, hi), hi, v);
+                        v = crate::simd::clamp(simd, v, lo, hi);
                     }
                     write_channels(simd, y.add(c0 * t.cs), n, t.cs, v);
                 }
