@@ -239,16 +239,13 @@ impl DwNhwc {
         bias: Option<&[f32]>,
     ) -> Result<Self> {
         let l = kernel.nv * kernel.lanes;
-        let tile_stride = (1 + p.kernel_height * p.kernel_width) * l;
         let (kw, taps) = (p.kernel_width, p.kernel_height * p.kernel_width);
+        let tile_stride = (1 + taps) * l;
         let packed = pack_nhwc(Tiling { l, shift: 0, channels: p.c_out }, taps, |o, i| match i {
             0 => bias.map_or(0.0, |b| b[o]),
             _ => weights[p.weight_index(o, 0, (i - 1) / kw, (i - 1) % kw)],
         })?;
-        let shifts = s.cout_g == 1
-            && kernel.lanes > 1
-            && p.c_in.is_multiple_of(kernel.lanes)
-            && p.c_in >= shift_min_channels(kernel.lanes);
+        let shifts = s.cout_g == 1 && p.c_in.is_multiple_of(kernel.lanes) && p.c_in >= shift_min_channels(kernel.lanes);
         let shifted = if shifts { (0..kernel.lanes).map(|_| std::sync::OnceLock::new()).collect() } else { Vec::new() };
         let (ox_lo, ox_hi) =
             interior(s.out_width, p.in_width, p.kernel_width, p.stride_width, p.dilation_width, p.pad_left);
@@ -468,13 +465,17 @@ impl DwNchw {
             (s.out_width.div_ceil(l) * l + (p.kernel_width - 1) * p.dilation_width / p.stride_width).max(prep);
         let x_row = p.stride_width.checked_mul(x_phase).ok_or(Error::OutOfMemory)?;
         let zero = AlignedBuf::zeroed(x_row.max(p.in_width))?;
-        // Small stride-1 planes with "same" width: outputs fill the lanes across rows.
+        // Small stride-1 "same" planes (output the input's size) of one input channel per output, on 16 lanes:
+        // outputs fill the lanes across rows where that needs at most two thirds of the vectors of one vector per
+        // output row (7x7: 4 against 7).
         let flat = if kernel.reads_in_place()
+            && l == 16
+            && s.cout_g == 1
             && p.stride_height == 1
             && p.stride_width == 1
             && s.out_width == p.in_width
             && s.out_height == p.in_height
-            && p.pad_top + p.pad_bottom == p.kernel_height - 1
+            && (p.in_height * p.in_width).div_ceil(l) * 3 <= p.in_height * 2
         {
             dwconv::generic::flat_masks(
                 l,
@@ -485,7 +486,6 @@ impl DwNchw {
                 p.pad_top,
                 p.pad_left,
             )
-            .unwrap_or_default()
         } else {
             Vec::new()
         };
@@ -547,7 +547,7 @@ impl DwNchw {
         let direct = self.kernel.reads_in_place();
         run_tasks(pb.count() * rcount, threads, |t| {
             let rows = rb.range(t % rcount);
-            if direct && !self.flat.is_empty() && s.cout_g == 1 && rows.start == 0 && rows.end == oh {
+            if !self.flat.is_empty() && rows.start == 0 && rows.end == oh {
                 // Whole small planes, a run of planes of one image per call.
                 let planes = pb.range(t / rcount);
                 let mut i = planes.start;

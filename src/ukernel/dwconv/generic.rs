@@ -667,6 +667,13 @@ unsafe fn nhwc_segment<S: Simd, const K: usize, const ST: usize, const R: usize,
     }
 }
 
+/// Debug check of [`NhwcRow`]'s tile fields for a kernel of `NV` vectors per tile.
+#[inline(always)]
+fn debug_assert_tiles<S: Simd, const NV: usize>(a: &NhwcRow<'_>) {
+    debug_assert!(a.tiles >= 1 && a.nc_last >= 1 && a.nc_last <= NV * S::F32_LANES && a.head < S::F32_LANES);
+    debug_assert!(a.head == 0 || a.tiles > 1 || a.nc_last == a.head);
+}
+
 /// The first channel of tile `t` of `tw` channels ([`NhwcRow`]'s `head` rule).
 #[inline(always)]
 fn tile_start(a: &NhwcRow<'_>, t: usize, tw: usize) -> usize {
@@ -810,8 +817,7 @@ pub unsafe fn nhwc_fast<S: Simd, const K: usize, const ST: usize, const R: usize
 ) {
     const { assert!(NV == 1 || NV == 2) };
     debug_assert!(a.rows.len() == K && a.kw == K && a.stride == ST && a.dilation == 1);
-    debug_assert!(a.tiles >= 1 && a.nc_last >= 1 && a.nc_last <= NV * S::F32_LANES && a.head < S::F32_LANES);
-    debug_assert!(a.head == 0 || a.tiles > 1 || a.nc_last == a.head);
+    debug_assert_tiles::<S, NV>(a);
     let epi = Epilogue::new(simd, a.min, a.max);
     let mut rows = [core::ptr::null::<f32>(); K];
     rows.copy_from_slice(&a.rows[..K]);
@@ -873,8 +879,7 @@ pub unsafe fn nhwc_fast<S: Simd, const K: usize, const ST: usize, const R: usize
 #[inline(always)]
 pub unsafe fn nhwc_generic<S: Simd, const NV: usize>(simd: S, a: &NhwcRow<'_>) {
     const { assert!(NV == 1 || NV == 2) };
-    debug_assert!(a.tiles >= 1 && a.nc_last >= 1 && a.nc_last <= NV * S::F32_LANES && a.head < S::F32_LANES);
-    debug_assert!(a.head == 0 || a.tiles > 1 || a.nc_last == a.head);
+    debug_assert_tiles::<S, NV>(a);
     let epi = Epilogue::new(simd, a.min, a.max);
     let lo = a.ox_lo.min(a.ow);
     let hi = a.ox_hi.clamp(lo, a.ow);
@@ -1224,9 +1229,7 @@ unsafe fn nchw_narrow<S: DwSimd, const K: usize>(simd: S, a: &NchwPlane, w: &[[S
 
 /// The tap masks of the flat small-plane path for a stride-1 `kh x kw` kernel whose output plane has the input's
 /// size (`in_h x in_w`): for output vector `v` (outputs `v * lanes ..` of the plane in row-major order) and tap
-/// `t = ky * kw + kx`, bit `j` is set when output `v * lanes + j` exists and its tap lies inside the image. `None`
-/// when the plane is not small enough for the path to pay (it must need at most two thirds of the vectors of one
-/// vector per output row) or the lanes are not 16.
+/// `t = ky * kw + kx`, bit `j` is set when output `v * lanes + j` exists and its tap lies inside the image.
 pub fn flat_masks(
     lanes: usize,
     in_h: usize,
@@ -1235,12 +1238,9 @@ pub fn flat_masks(
     kw: usize,
     pad_top: usize,
     pad_left: usize,
-) -> Option<Vec<u32>> {
-    let n = in_h.checked_mul(in_w)?;
+) -> Vec<u32> {
+    let n = in_h * in_w;
     let nvec = n.div_ceil(lanes);
-    if lanes != 16 || n == 0 || nvec * 3 > in_h * 2 {
-        return None;
-    }
     let mut m = vec![0u32; nvec * kh * kw];
     for i in 0..n {
         let (y, x) = (i / in_w, i % in_w);
@@ -1253,7 +1253,7 @@ pub fn flat_masks(
             }
         }
     }
-    Some(m)
+    m
 }
 
 /// Output vectors `v` and, when `two`, `v + 1` of the flat small-plane path: the plane's outputs
