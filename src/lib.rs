@@ -1,7 +1,7 @@
 //! simdconv: hand-tuned SIMD fp32 convolution kernels for CPU inference, with a safe Rust API and a C ABI.
 //!
 //! Plan once with [`Conv2d::new`] (validates, picks kernels for the detected ISA, packs weights), then
-//! [`Conv2d::run`] many times. [`reference`] is the naive oracle every path is tested against.
+//! [`Conv2d::run`] many times. [`reference`](mod@reference) is the naive oracle every path is tested against.
 //!
 //! ```
 //! use simdconv::{Conv2d, Conv2dParams};

@@ -46,7 +46,7 @@ pub(crate) fn clamps(min: f32, max: f32) -> bool {
 /// Whether `S` is `V3_512b`, whose masked loads and stores must not be used.
 #[inline(always)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(clippy::extra_unused_type_parameters))]
-fn broken_masks<S: Simd>() -> bool {
+pub(crate) fn broken_masks<S: Simd>() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         core::any::TypeId::of::<S>() == core::any::TypeId::of::<pulp::x86::V3_512b>()

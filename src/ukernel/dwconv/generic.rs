@@ -282,24 +282,8 @@ impl<S: Simd> Lanes<S> {
     }
 }
 
-/// Whether pulp's masked loads and stores are right for `S`. pulp 0.22.3's `V3_512b` (16 lanes as two ymm)
-/// offsets the upper half by 16 floats instead of 8, reading and writing the wrong addresses; that test stand-in
-/// takes the stack-buffer path instead.
-#[inline(always)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(clippy::extra_unused_type_parameters))]
-fn native_masks<S: Simd>() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        core::any::TypeId::of::<S>() != core::any::TypeId::of::<pulp::x86::V3_512b>()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        true
-    }
-}
-
 /// Whether masked stores should use the instruction: not on AVX2 (`vpmaskmovd` to memory is microcoded and slow
-/// on AMD cores; a stack copy and scalar stores are faster) nor on `V3_512b` (see [`native_masks`]).
+/// on AMD cores; a stack copy and scalar stores are faster) nor on `V3_512b` (see [`crate::simd::broken_masks`]).
 #[inline(always)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(clippy::extra_unused_type_parameters))]
 fn native_mask_stores<S: Simd>() -> bool {
@@ -322,7 +306,7 @@ fn native_mask_stores<S: Simd>() -> bool {
 unsafe fn mask_load<S: Simd>(simd: S, m: Lanes<S>, p: *const f32) -> S::f32s {
     // SAFETY: only the enabled lanes are read (contract).
     unsafe {
-        if native_masks::<S>() {
+        if !crate::simd::broken_masks::<S>() {
             simd.mask_load_ptr_f32s(m.m, p)
         } else {
             let mut t = [0f32; 16];
@@ -945,7 +929,7 @@ pub struct NchwPlane {
     pub res: *const f32,
     pub min: f32,
     pub max: f32,
-    /// Null, or the tap masks of the flat small-plane path (see [`nchw_flat`]): the call then covers `planes`
+    /// Null, or the tap masks of the flat small-plane path ([`flat_masks`]): the call then covers `planes`
     /// whole planes, plane `q` reading `x + q * in_h * in_w`, weights `w + q * kh * kw`, bias `biases[q]` and
     /// writing (reading the residual at) `q * oy1 * ow` floats further (`bias` is unused).
     pub flat: *const u32,

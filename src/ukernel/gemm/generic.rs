@@ -481,7 +481,7 @@ macro_rules! gemm_entry_points {
         pub static TABLE_T: [[$crate::ukernel::gemm::generic::GemmFn; $mr]; $nv] = [$($crate::ukernel::gemm::generic::gemm_row!($v, true; $ms)),*];
 
         /// Full-tile (`MR` x `NV`) entry points whose A rows are a fixed number of floats apart, as
-        /// `(floats apart, entry)`: see [`STRIDED_ROWS`](super::generic::STRIDED_ROWS).
+        /// `(floats apart, entry)`: see [`STRIDED_ROWS`](crate::ukernel::gemm::generic::STRIDED_ROWS).
         pub static STRIDED: [(usize, $crate::ukernel::gemm::generic::GemmFn); 2] = [
             (3, entry::<$mr, $nv, 3, false> as $crate::ukernel::gemm::generic::GemmFn),
             (6, entry::<$mr, $nv, 6, false> as $crate::ukernel::gemm::generic::GemmFn),
