@@ -91,15 +91,8 @@ trait DwSimdFallback: Simd {
 }
 impl<S: Simd> DwSimdFallback for S {}
 
-/// The same bits as another SIMD vector type of the same size (pulp's vectors and the platform's).
-#[inline(always)]
-#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
-fn bits<A: Copy, B: Copy>(a: A) -> B {
-    const { assert!(size_of::<A>() == size_of::<B>()) };
-    // SAFETY: equal sizes (checked at compile time); only used between SIMD vector types, plain bits without
-    // invalid values.
-    unsafe { core::mem::transmute_copy(&a) }
-}
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+use crate::simd::bits;
 
 impl DwSimd for pulp::Scalar {}
 impl DwSimd for pulp::Scalar512b {}

@@ -74,15 +74,8 @@ impl TileSimd for pulp::x86::V3_512b {}
 #[cfg(target_arch = "aarch64")]
 impl TileSimd for pulp::aarch64::Neon {}
 
-/// The same bits as another SIMD vector type of the same size (pulp's vectors and the platform's).
 #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-#[inline(always)]
-fn bits<A: Copy, B: Copy>(a: A) -> B {
-    const { assert!(size_of::<A>() == size_of::<B>()) };
-    // SAFETY: equal sizes (checked at compile time); only used between SIMD vector types, plain bits without
-    // invalid values.
-    unsafe { core::mem::transmute_copy(&a) }
-}
+use crate::simd::bits;
 
 #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
 impl TileSimd for pulp::x86::V4 {
