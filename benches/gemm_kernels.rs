@@ -27,6 +27,7 @@ fn kernels(c: &mut Criterion) {
                     segs: 1,
                     a: &rows,
                     csa: 1,
+                    rsa: 0,
                     b: b.as_ptr(),
                     ldb: nr,
                     b_stride: K * nr,

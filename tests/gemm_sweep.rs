@@ -21,6 +21,8 @@ enum ARows {
     /// Overlapping rows a fixed number of floats apart through a strided entry point (one pointer, `csa = 1`;
     /// the 3-channel stems): row `i` starts `i * rs` floats after row 0.
     Apart(usize),
+    /// As `Apart`, through the any-spacing entry point (`strided_any`, the spacing in `GemmTile::rsa`).
+    Spaced(usize),
 }
 
 /// One combination of the optional tile features.
@@ -109,7 +111,7 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
             }
             (buf, (0..m).map(|i| 1 + i).collect(), csa)
         }
-        ARows::Apart(rs) => {
+        ARows::Apart(rs) | ARows::Spaced(rs) => {
             let len = (m - 1) * rs + k;
             let vals = data(len, seed);
             let mut buf = vec![nan(); len + 2];
@@ -180,6 +182,10 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
         segs: 1,
         a: &a,
         csa,
+        rsa: match o.a_rows {
+            ARows::Apart(rs) | ARows::Spaced(rs) => rs,
+            _ => 0,
+        },
         b: b.as_ptr(),
         ldb,
         b_stride,
@@ -200,6 +206,10 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
         ARows::Apart(rs) => {
             assert!(m == kern.mr && nv == kern.nv, "{ctx}: strided entries are full-tile only");
             kern.strided(rs).unwrap_or_else(|| panic!("{ctx}: no strided entry"))
+        }
+        ARows::Spaced(_) => {
+            assert!(m == kern.mr && nv == kern.nv, "{ctx}: strided entries are full-tile only");
+            kern.strided_any
         }
         _ if o.transposed => (kern.select_t)(m, nv),
         _ => (kern.select)(m, nv),
@@ -340,6 +350,27 @@ fn gemm_strided_rows_sweep() {
     }
 }
 
+/// The any-spacing strided entry (1x1 NHWC rows read in place, `c_in` floats apart): spacings from overlapping
+/// rows to rows far apart, odd and even, reductions around the unroll and prefetch lengths, one to three panels
+/// with every allowed tail, rotating the options.
+#[test]
+fn gemm_spaced_rows_sweep() {
+    let opts = all_opts();
+    for kern in kernels() {
+        let (nr, l) = (kern.nr(), kern.lanes);
+        let mut case = 0usize;
+        for rs in [1, 2, 5, 16, 17, 33, 64, 300] {
+            for n in ((kern.nv - 1) * l + 1..=3 * nr).filter(|&n| width_allowed(kern, n)) {
+                for k in [1, 2, 3, 9, 21, 33, 100] {
+                    let o = Opts { a_rows: ARows::Spaced(rs), ..opts[(case * 97) % opts.len()] };
+                    run_tile(kern, kern.mr, n, k, o, 30000 + case as u64).unwrap_or_else(|e| panic!("{e}"));
+                    case += 1;
+                }
+            }
+        }
+    }
+}
+
 /// The transposed-C entry points (NCHW pixel rows): every m = 1..=MR, n from one column to three panels, the
 /// options rotating, C and the residual stored column after column with guards between the columns.
 #[test]
@@ -418,6 +449,7 @@ fn gemm_transposed_matches_normal_bitwise() {
                         segs: 1,
                         a: &a,
                         csa: 1,
+                        rsa: 0,
                         b: b[width..].as_ptr(),
                         ldb: width,
                         b_stride,
@@ -502,6 +534,7 @@ fn gemm_nan_stays_in_its_row() {
             segs: 1,
             a: &a,
             csa: 1,
+            rsa: 0,
             b: b.as_ptr(),
             ldb,
             b_stride: 0,

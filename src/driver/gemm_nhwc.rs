@@ -29,8 +29,9 @@ pub(crate) struct NhwcGemm {
     /// Output rows `oy` and columns `ox` whose receptive field lies inside the input (no padding taps).
     inner_y: core::ops::Range<usize>,
     inner_x: core::ops::Range<usize>,
-    /// Kernel rows at a fixed spacing (`stride_w * c_in` floats, a 3-channel stem): the kernel's full-tile entry
-    /// that takes one pointer per segment, used for micro-tiles of `mr` pixels inside the input on one output row.
+    /// A rows at a fixed spacing (`stride_w * c_in` floats: a 3-channel stem's kernel rows, or a contiguous 1x1
+    /// layer's pixels): the kernel's full-tile entry that takes one pointer per segment, used for micro-tiles of
+    /// `mr` pixels inside the input on one output row (any `mr` consecutive pixels when contiguous).
     strided: Option<GemmFn>,
 }
 
@@ -101,7 +102,13 @@ impl NhwcGemm {
         };
         let inner_y = inner(s.out_height, p.in_height, kh, p.stride_height, p.dilation_height, p.pad_top);
         let inner_x = inner(s.out_width, p.in_width, kw, p.stride_width, p.dilation_width, p.pad_left);
-        let strided = if rows == RowMode::KernelRow { kernel.strided(p.stride_width * p.c_in) } else { None };
+        // Rows a fixed distance apart: the stems' kernel rows (fixed-spacing entries) and 1x1 layers read in place
+        // (any spacing).
+        let strided = match rows {
+            RowMode::KernelRow => kernel.strided(p.stride_width * p.c_in),
+            RowMode::Pixel if contiguous => Some(kernel.strided(p.c_in).unwrap_or(kernel.strided_any)),
+            _ => None,
+        };
         Ok(NhwcGemm {
             strided,
             kernel,
@@ -166,9 +173,14 @@ impl NhwcGemm {
                         // SAFETY: `x` holds the whole input, `y` (and `res`) the whole output (caller
                         // contract); this micro-tile's outputs are written by this call only.
                         if unsafe { self.strided_tile(p, s, xg, g, pix, mr, ncols, panel, yp, rp, n0, m0, rows) } {
-                            pix.ox += mr;
-                            if pix.ox == s.out_width {
-                                pix.advance_row(s);
+                            if self.contiguous {
+                                // A contiguous tile may span output rows.
+                                pix = Pixel::of(m0 + mr, s);
+                            } else {
+                                pix.ox += mr;
+                                if pix.ox == s.out_width {
+                                    pix.advance_row(s);
+                                }
                             }
                             continue;
                         }
@@ -202,8 +214,8 @@ impl NhwcGemm {
     }
 
     /// Runs a full micro-tile of `mr` pixels from `pix` (output rows `m0..m0 + mr`, columns `n0..n0 + ncols` of
-    /// group `g`) through the strided entry point when there is one and every pixel is on one output row with its
-    /// receptive field inside the input; returns false (having done nothing) otherwise.
+    /// group `g`) through the strided entry point when there is one and the layer is contiguous, or every pixel is
+    /// on one output row with its receptive field inside the input; returns false (having done nothing) otherwise.
     ///
     /// # Safety
     /// `x` holds the whole NHWC input described by `p`, `y` (and `res` unless null) the whole output; `panel`
@@ -232,10 +244,13 @@ impl NhwcGemm {
         if mr != kern.mr || (tail != 0 && tail <= (kern.nv - 1) * kern.lanes) {
             return false;
         }
-        let Some(base) = self.inner_base(p, s, g, pix, mr) else { return false };
+        // Contiguous: output pixel m reads input pixel m, on whatever output row.
+        let base = if self.contiguous { Some(m0 * p.c_in + g * s.cin_g) } else { self.inner_base(p, s, g, pix, mr) };
+        let Some(base) = base else { return false };
         for (sp, &off) in segs.iter_mut().zip(&self.seg_offsets) {
-            // SAFETY: pixels ox..ox + mr have receptive fields inside the input (inner ranges): segment `seg` of
-            // pixel ox + i starts `i * stride_w * c_in` floats after this one, with `seg_len` floats in its row.
+            // SAFETY: pixels ox..ox + mr have receptive fields inside the input (inner ranges), or are input
+            // pixels m0..m0 + mr themselves (contiguous): segment `seg` of pixel ox + i starts
+            // `i * stride_w * c_in` floats after this one, with `seg_len` floats in its row.
             *sp = unsafe { x.add(base + off) };
         }
         let off = m0 * p.c_out + g * s.cout_g + n0;
@@ -274,6 +289,7 @@ impl NhwcGemm {
                 segs: self.segs,
                 a,
                 csa: 1,
+                rsa: p.stride_width * p.c_in,
                 b: panel.add(self.kernel.nr()),
                 ldb: self.kernel.nr(),
                 b_stride: self.panel_stride,

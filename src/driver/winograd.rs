@@ -216,6 +216,7 @@ impl Winograd {
                         segs: 1,
                         a: &rows[..mr],
                         csa: 1,
+                        rsa: 0,
                         b: u.add(e * self.ue + q0 * b_stride),
                         ldb: nr,
                         b_stride,

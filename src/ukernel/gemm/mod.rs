@@ -45,6 +45,8 @@ pub struct GemmKernel {
     /// Full-tile entry points with A rows a fixed distance apart, `(floats apart, entry)`, one per
     /// [`generic::STRIDED_ROWS`] value.
     pub strided_entries: &'static [(usize, GemmFn)],
+    /// Full-tile entry point with A rows `GemmTile::rsa` floats apart, any spacing ([`generic::RS_ANY`]).
+    pub strided_any: GemmFn,
 }
 
 impl GemmKernel {
@@ -72,6 +74,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select: avx512::select,
         select_t: avx512::select_t,
         strided_entries: &avx512::STRIDED,
+        strided_any: avx512::STRIDED_ANY,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -83,6 +86,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select: avx2::select,
         select_t: avx2::select_t,
         strided_entries: &avx2::STRIDED,
+        strided_any: avx2::STRIDED_ANY,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -94,6 +98,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select: emu512::v3_512b::select,
         select_t: emu512::v3_512b::select_t,
         strided_entries: &emu512::v3_512b::STRIDED,
+        strided_any: emu512::v3_512b::STRIDED_ANY,
     },
     #[cfg(target_arch = "aarch64")]
     GemmKernel {
@@ -105,6 +110,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select: neon::select,
         select_t: neon::select_t,
         strided_entries: &neon::STRIDED,
+        strided_any: neon::STRIDED_ANY,
     },
     GemmKernel {
         name: "f32_gemm_4x8__scalar",
@@ -115,6 +121,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select: scalar::select,
         select_t: scalar::select_t,
         strided_entries: &scalar::STRIDED,
+        strided_any: scalar::STRIDED_ANY,
     },
     GemmKernel {
         name: "f32_gemm_8x32__avx512_portable",
@@ -125,6 +132,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select: emu512::scalar512b::select,
         select_t: emu512::scalar512b::select_t,
         strided_entries: &emu512::scalar512b::STRIDED,
+        strided_any: emu512::scalar512b::STRIDED_ANY,
     },
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     GemmKernel {
@@ -136,6 +144,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select: avx512::tall::select,
         select_t: avx512::tall::select_t,
         strided_entries: &avx512::tall::STRIDED,
+        strided_any: avx512::tall::STRIDED_ANY,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -147,6 +156,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select: emu512::v3_512b_tall::select,
         select_t: emu512::v3_512b_tall::select_t,
         strided_entries: &emu512::v3_512b_tall::STRIDED,
+        strided_any: emu512::v3_512b_tall::STRIDED_ANY,
     },
     GemmKernel {
         name: "f32_gemm_16x16__avx512_portable",
@@ -157,6 +167,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select: emu512::scalar512b_tall::select,
         select_t: emu512::scalar512b_tall::select_t,
         strided_entries: &emu512::scalar512b_tall::STRIDED,
+        strided_any: emu512::scalar512b_tall::STRIDED_ANY,
     },
 ];
 
