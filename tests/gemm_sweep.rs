@@ -23,6 +23,9 @@ enum ARows {
     Apart(usize),
     /// As `Apart`, through the any-spacing entry point (`strided_any`, the spacing in `GemmTile::rsa`).
     Spaced(usize),
+    /// NCHW pixel rows through the pixel-row entry (`pixel_rows`, transposed C): row `i` starts `i` floats after
+    /// row 0, its elements `csa` apart, NaN in the rest of each `csa` stretch.
+    Pixels(usize),
 }
 
 /// One combination of the optional tile features.
@@ -111,6 +114,15 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
             }
             (buf, (0..m).map(|i| 1 + i).collect(), csa)
         }
+        ARows::Pixels(csa) => {
+            let mut buf = vec![nan(); k * csa + 1];
+            for i in 0..m {
+                for kk in 0..k {
+                    buf[1 + i + kk * csa] = av[i * k + kk];
+                }
+            }
+            (buf, vec![1], csa)
+        }
         ARows::Apart(rs) | ARows::Spaced(rs) => {
             let len = (m - 1) * rs + k;
             let vals = data(len, seed);
@@ -184,6 +196,7 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
         csa,
         rsa: match o.a_rows {
             ARows::Apart(rs) | ARows::Spaced(rs) => rs,
+            ARows::Pixels(_) => 1,
             _ => 0,
         },
         b: b.as_ptr(),
@@ -210,6 +223,10 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
         ARows::Spaced(_) => {
             assert!(m == kern.mr && nv == kern.nv, "{ctx}: strided entries are full-tile only");
             kern.strided_any
+        }
+        ARows::Pixels(_) => {
+            assert!(m == kern.mr && nv == kern.nv && o.transposed, "{ctx}: the pixel-row entry is full-tile, C^T");
+            kern.pixel_rows
         }
         _ if o.transposed => (kern.select_t)(m, nv),
         _ => (kern.select)(m, nv),
@@ -364,6 +381,27 @@ fn gemm_spaced_rows_sweep() {
                 for k in [1, 2, 3, 9, 21, 33, 100] {
                     let o = Opts { a_rows: ARows::Spaced(rs), ..opts[(case * 97) % opts.len()] };
                     run_tile(kern, kern.mr, n, k, o, 30000 + case as u64).unwrap_or_else(|e| panic!("{e}"));
+                    case += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The pixel-row entry (NCHW pixel rows: A rows one float apart, elements a plane apart, C transposed): planes
+/// from just over a tile to past the prefetch threshold, reductions around the unroll and prefetch lengths, one to
+/// three panels with every allowed tail, rotating the options.
+#[test]
+fn gemm_pixel_rows_entry_sweep() {
+    let opts = all_opts();
+    for kern in kernels() {
+        let (nr, l) = (kern.nr(), kern.lanes);
+        let mut case = 0usize;
+        for csa in [kern.mr, kern.mr + 3, 49, 600] {
+            for n in ((kern.nv - 1) * l + 1..=3 * nr).filter(|&n| width_allowed(kern, n)) {
+                for k in [1, 2, 3, 9, 33, 40] {
+                    let o = Opts { a_rows: ARows::Pixels(csa), transposed: true, ..opts[(case * 101) % opts.len()] };
+                    run_tile(kern, kern.mr, n, k, o, 40000 + case as u64).unwrap_or_else(|e| panic!("{e}"));
                     case += 1;
                 }
             }

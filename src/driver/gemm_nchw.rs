@@ -120,13 +120,19 @@ impl NchwGemm {
             let y0 = (n * p.c_out + g * s.cout_g + n0) * plane;
             let mut rows = [core::ptr::null::<f32>(); 16];
             debug_assert!(mr_full <= rows.len());
+            // Full tiles without a narrow last panel go through the pixel-row entry (one pointer, the rows'
+            // offsets folded into the loads).
+            let tail = ncols % nr_full;
+            let whole = tail == 0 || tail > (kern.nv - 1) * kern.lanes;
             for (m0, mr) in even_tiles(mrange, mr_full) {
-                for (i, r) in rows.iter_mut().enumerate().take(mr) {
+                let one = whole && mr == mr_full;
+                for (i, r) in rows.iter_mut().enumerate().take(if one { 1 } else { mr }) {
                     // SAFETY: pixel m0 + i of channel 0 of this image and group is inside the input; its other
                     // channels are `plane` floats apart, cin_g of them.
                     *r = unsafe { xp.get().add(x0 + m0 + i) };
                 }
-                // SAFETY: A rows hold k = cin_g elements `plane` apart (above); the panels of columns
+                // SAFETY: A rows hold k = cin_g elements `plane` apart (above; through the pixel-row entry, row i
+                // is pixel m0 + i, i floats after the one pointer, i < mr_full); the panels of columns
                 // n0..n0 + ncols hold bias + k rows of nr_full floats, panel_stride apart; transposed C: output
                 // channel n0 + j's pixels m0..m0 + mr at y + y0 + j * plane + m0.., inside the output and written
                 // by this tile only; the residual likewise.
@@ -136,9 +142,9 @@ impl NchwGemm {
                         nr: ncols,
                         k: self.k,
                         segs: 1,
-                        a: &rows[..mr],
+                        a: &rows[..if one { 1 } else { mr }],
                         csa: plane,
-                        rsa: 0,
+                        rsa: 1,
                         b: panel.add(nr_full),
                         ldb: nr_full,
                         b_stride: self.panel_stride,
@@ -151,7 +157,11 @@ impl NchwGemm {
                         min: p.output_min,
                         max: p.output_max,
                     };
-                    call_gemm_as(kern, tile, true);
+                    if one {
+                        (kern.pixel_rows)(&tile);
+                    } else {
+                        call_gemm_as(kern, tile, true);
+                    }
                 }
             }
             Ok(())

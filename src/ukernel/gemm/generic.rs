@@ -26,8 +26,9 @@ use pulp::Simd;
 /// - `res` (null for none) is read at `res + i * rsr + j` for `i < mr`, `j < nr` only (transposed entry:
 ///   `res + i + j * rsr`).
 /// - The last panel holds more than `(NV - 1) * lanes` columns (narrower tails use a smaller-`NV` entry).
-/// - Strided entry points (full tiles, see [`STRIDED_ROWS`] and [`RS_ANY`]) read `a[s]` only, row `i` of segment
-///   `s` at `a[s] + i * rsa` (`rsa` the entry's own spacing for the fixed-spacing ones), with `csa == 1`.
+/// - Strided entry points (full tiles, see [`STRIDED_ROWS`], [`RS_ANY`] and the pixel-row entries) read `a[s]`
+///   only, row `i` of segment `s` at `a[s] + i * rsa` (`rsa` the entry's own spacing for the fixed-spacing ones),
+///   its element `kk` `kk * csa` floats further.
 #[derive(Clone, Copy, Debug)]
 pub struct GemmTile<'a> {
     pub mr: usize,
@@ -93,7 +94,6 @@ pub unsafe fn gemm_tile<S: TileSimd, const MR: usize, const NV: usize, const RS:
 ) {
     let nr_full = NV * S::F32_LANES;
     debug_assert!(t.mr == MR && t.a.len() >= if RS == 0 { MR * t.segs } else { t.segs } && t.nr > 0);
-    debug_assert!(RS == 0 || t.csa == 1);
     debug_assert!(RS == 0 || RS == RS_ANY || t.rsa == RS);
     debug_assert!((t.nr - 1) % nr_full >= (NV - 1) * S::F32_LANES);
     let mut j = 0;
@@ -159,9 +159,9 @@ unsafe fn panel<S: TileSimd, const MR: usize, const NV: usize, const RS: usize, 
                 // By value in and out: keeps the accumulators in registers across the segment loop.
                 acc = k_loop::<S, MR, NV>(simd, acc, ap, bp, t.k, t.csa, t.ldb);
             } else if RS == RS_ANY {
-                acc = k_loop_spaced::<S, MR, NV>(simd, acc, *a.add(seg), t.rsa, bp, t.k, t.ldb);
+                acc = k_loop_spaced::<S, MR, NV>(simd, acc, *a.add(seg), t.rsa, t.csa, bp, t.k, t.ldb);
             } else {
-                acc = k_loop_strided::<S, MR, NV, RS>(simd, acc, *a.add(seg), bp, t.k, t.ldb);
+                acc = k_loop_strided::<S, MR, NV, RS>(simd, acc, *a.add(seg), t.csa, bp, t.k, t.ldb);
             }
             bp = bp.add(t.k * t.ldb);
         }
@@ -230,10 +230,12 @@ unsafe fn k_loop<S: Simd, const MR: usize, const NV: usize>(
 }
 
 /// The reduction over one segment whose `MR` rows are `RS` floats apart: one pointer, the row offsets are
-/// constants folded into the loads.
+/// constants folded into the loads. Element `kk` of a row is `kk * csa` floats on: `csa == 1` for the stems'
+/// kernel rows, a whole channel plane for NCHW pixel rows (`RS == 1`), whose lines are prefetched as in
+/// [`k_loop`].
 ///
 /// # Safety
-/// `a0 + i * RS` holds `k` readable contiguous floats for `i < MR`; `bp` as in [`k_loop`].
+/// `a0 + i * RS + kk * csa` is readable for `i < MR`, `kk < k`; `bp` as in [`k_loop`].
 // Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
@@ -241,15 +243,21 @@ unsafe fn k_loop_strided<S: Simd, const MR: usize, const NV: usize, const RS: us
     simd: S,
     mut acc: [[S::f32s; NV]; MR],
     mut a0: *const f32,
+    csa: usize,
     mut bp: *const f32,
     k: usize,
     ldb: usize,
 ) -> [[S::f32s; NV]; MR] {
     let lanes = S::F32_LANES;
     let zero = simd.splat_f32s(0.0);
+    let prefetch_cols = csa >= PREFETCH_MIN_CSA && k >= PREFETCH_MIN_K;
     // SAFETY: the reads stay inside the extents of the caller's contract.
     unsafe {
         for _ in 0..k {
+            if prefetch_cols {
+                crate::simd::prefetch(a0.wrapping_add(PREFETCH_STEPS * csa));
+                crate::simd::prefetch(a0.wrapping_add(PREFETCH_STEPS * csa + (MR - 1) * RS));
+            }
             let mut bv = [zero; NV];
             for (v, x) in bv.iter_mut().enumerate() {
                 *x = load::<S>(bp.add(v * lanes));
@@ -260,7 +268,7 @@ unsafe fn k_loop_strided<S: Simd, const MR: usize, const NV: usize, const RS: us
                     acc[i][v] = simd.mul_add_e_f32s(ai, bv[v], acc[i][v]);
                 }
             }
-            a0 = a0.add(1);
+            a0 = a0.add(csa);
             bp = bp.add(ldb);
         }
     }
@@ -274,15 +282,17 @@ const SPACED_GROUP: usize = 4;
 /// pointer per [`SPACED_GROUP`] rows, each row a multiple of `rs` past its group's base.
 ///
 /// # Safety
-/// `a0 + i * rs` holds `k` readable contiguous floats for `i < MR`; `bp` as in [`k_loop`].
+/// `a0 + i * rs + kk * csa` is readable for `i < MR`, `kk < k`; `bp` as in [`k_loop`].
 // Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn k_loop_spaced<S: Simd, const MR: usize, const NV: usize>(
     simd: S,
     mut acc: [[S::f32s; NV]; MR],
     a0: *const f32,
     rs: usize,
+    csa: usize,
     mut bp: *const f32,
     k: usize,
     ldb: usize,
@@ -307,7 +317,7 @@ unsafe fn k_loop_spaced<S: Simd, const MR: usize, const NV: usize>(
                 }
             }
             for b in base.iter_mut() {
-                *b = b.wrapping_add(1);
+                *b = b.wrapping_add(csa);
             }
             bp = bp.add(ldb);
         }
@@ -553,6 +563,10 @@ macro_rules! gemm_entry_points {
         /// [`RS_ANY`](crate::ukernel::gemm::generic::RS_ANY).
         pub static STRIDED_ANY: $crate::ukernel::gemm::generic::GemmFn =
             entry::<$mr, $nv, { $crate::ukernel::gemm::generic::RS_ANY }, false>;
+
+        /// The full-tile transposed-C entry point whose A rows are neighbouring floats (`rsa == 1`): NCHW pixel
+        /// rows, each pixel's channels a plane (`csa`) apart.
+        pub static PIXEL_ROWS: $crate::ukernel::gemm::generic::GemmFn = entry::<$mr, $nv, 1, true>;
 
         /// The entry point for a tile of exactly `mr` rows and `nv` column vectors.
         pub fn select(mr: usize, nv: usize) -> $crate::ukernel::gemm::generic::GemmFn {

@@ -47,6 +47,8 @@ pub struct GemmKernel {
     pub strided_entries: &'static [(usize, GemmFn)],
     /// Full-tile entry point with A rows `GemmTile::rsa` floats apart, any spacing ([`generic::RS_ANY`]).
     pub strided_any: GemmFn,
+    /// Full-tile transposed-C entry point with A rows one float apart (NCHW pixel rows, `rsa == 1`).
+    pub pixel_rows: GemmFn,
 }
 
 impl GemmKernel {
@@ -75,6 +77,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: avx512::select_t,
         strided_entries: &avx512::STRIDED,
         strided_any: avx512::STRIDED_ANY,
+        pixel_rows: avx512::PIXEL_ROWS,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -87,6 +90,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: avx2::select_t,
         strided_entries: &avx2::STRIDED,
         strided_any: avx2::STRIDED_ANY,
+        pixel_rows: avx2::PIXEL_ROWS,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -99,6 +103,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: emu512::v3_512b::select_t,
         strided_entries: &emu512::v3_512b::STRIDED,
         strided_any: emu512::v3_512b::STRIDED_ANY,
+        pixel_rows: emu512::v3_512b::PIXEL_ROWS,
     },
     #[cfg(target_arch = "aarch64")]
     GemmKernel {
@@ -111,6 +116,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: neon::select_t,
         strided_entries: &neon::STRIDED,
         strided_any: neon::STRIDED_ANY,
+        pixel_rows: neon::PIXEL_ROWS,
     },
     GemmKernel {
         name: "f32_gemm_4x8__scalar",
@@ -122,6 +128,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: scalar::select_t,
         strided_entries: &scalar::STRIDED,
         strided_any: scalar::STRIDED_ANY,
+        pixel_rows: scalar::PIXEL_ROWS,
     },
     GemmKernel {
         name: "f32_gemm_8x32__avx512_portable",
@@ -133,6 +140,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: emu512::scalar512b::select_t,
         strided_entries: &emu512::scalar512b::STRIDED,
         strided_any: emu512::scalar512b::STRIDED_ANY,
+        pixel_rows: emu512::scalar512b::PIXEL_ROWS,
     },
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     GemmKernel {
@@ -145,6 +153,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: avx512::tall::select_t,
         strided_entries: &avx512::tall::STRIDED,
         strided_any: avx512::tall::STRIDED_ANY,
+        pixel_rows: avx512::tall::PIXEL_ROWS,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -157,6 +166,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: emu512::v3_512b_tall::select_t,
         strided_entries: &emu512::v3_512b_tall::STRIDED,
         strided_any: emu512::v3_512b_tall::STRIDED_ANY,
+        pixel_rows: emu512::v3_512b_tall::PIXEL_ROWS,
     },
     GemmKernel {
         name: "f32_gemm_16x16__avx512_portable",
@@ -168,6 +178,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: emu512::scalar512b_tall::select_t,
         strided_entries: &emu512::scalar512b_tall::STRIDED,
         strided_any: emu512::scalar512b_tall::STRIDED_ANY,
+        pixel_rows: emu512::scalar512b_tall::PIXEL_ROWS,
     },
 ];
 
