@@ -250,13 +250,18 @@ impl NchwGemm {
                     let mr = mr_full.min(crange.end - c0);
                     let wpanel =
                         self.packed.as_slice()[g * self.group_stride + (c0 / mr_full) * self.panel_stride..].as_ptr();
+                    // Full tiles without a narrow last panel: the interleaved rows through one pointer (the kernel's
+                    // entry for rows one float apart).
+                    let tail = ncols % nr_full;
+                    let one = mr == mr_full && (tail == 0 || tail > (kern.nv - 1) * kern.lanes);
                     let mut rows = [core::ptr::null::<f32>(); 16];
-                    for (i, r) in rows.iter_mut().enumerate().take(mr) {
+                    for (i, r) in rows.iter_mut().enumerate().take(if one { 1 } else { mr }) {
                         // SAFETY: the panel holds mr_full bias values then k rows of mr_full weights.
                         *r = unsafe { wpanel.add(mr_full + i) };
                     }
                     let off = (n * p.c_out + g * s.cout_g + c0) * plane + pstart;
-                    // SAFETY: A rows step by mr_full through k packed rows; B rows hold nr_full readable floats (ours,
+                    // SAFETY: A rows step by mr_full through k packed rows (through the strided entry: row i is i
+                    // floats after the one pointer, i < mr_full); B rows hold nr_full readable floats (ours,
                     // or full in-bounds input rows); output and residual offsets address channels c0..c0+mr, pixels
                     // pstart..pstart+ncols of image n, inside the output and written by this tile only.
                     unsafe {
@@ -265,9 +270,9 @@ impl NchwGemm {
                             nr: ncols,
                             k,
                             segs: 1,
-                            a: &rows[..mr],
+                            a: &rows[..if one { 1 } else { mr }],
                             csa: mr_full,
-                            rsa: 0,
+                            rsa: 1,
                             b,
                             ldb,
                             b_stride,
@@ -280,7 +285,10 @@ impl NchwGemm {
                             min: p.output_min,
                             max: p.output_max,
                         };
-                        call_gemm(kern, tile);
+                        match kern.strided(1) {
+                            Some(f) if one => f(&tile),
+                            _ => call_gemm(kern, tile),
+                        }
                     }
                 };
                 if panel_outer {

@@ -52,14 +52,15 @@ pub struct GemmTile<'a> {
     pub max: f32,
 }
 
-/// Row spacings (in floats) with strided entry points (each kernel's `STRIDED` list): `stride_w * c_in` of the
-/// 3-channel stems (stride 1 and 2), whose kernel rows run one A row per output pixel at a fixed spacing.
+/// Row spacings (in floats) with strided entry points (each kernel's `STRIDED` list): 1, the NCHW path's packed
+/// weight panels (`MR` rows interleaved, `csa == MR`); 3 and 6, `stride_w * c_in` of the 3-channel stems (stride
+/// 1 and 2), whose kernel rows run one A row per output pixel at a fixed spacing.
 ///
 /// A strided entry takes one pointer per segment instead of `MR`: `a[s]` (for `s < segs`) points at segment `s` of
 /// row 0, and row `i`'s segment `s` starts at `a[s] + i * RS`, `k` contiguous readable floats (`csa == 1`). The
 /// row offsets fold into the loads' displacements, so the tile needs no pointer table and no pointer registers per
 /// row (the 16-row AVX-512 tile otherwise spills five of its sixteen row pointers in the inner loop).
-pub const STRIDED_ROWS: [usize; 2] = [3, 6];
+pub const STRIDED_ROWS: [usize; 3] = [1, 3, 6];
 
 /// The `RS` of each kernel's strided entry point for any row spacing (`GemmTile::rsa`), its `STRIDED_ANY`: the
 /// rows of a 1x1 NHWC layer read in place (`c_in` floats apart). Four row groups of one base pointer each, the
@@ -554,7 +555,8 @@ macro_rules! gemm_entry_points {
 
         /// Full-tile (`MR` x `NV`) entry points whose A rows are a fixed number of floats apart, as
         /// `(floats apart, entry)`: see [`STRIDED_ROWS`](crate::ukernel::gemm::generic::STRIDED_ROWS).
-        pub static STRIDED: [(usize, $crate::ukernel::gemm::generic::GemmFn); 2] = [
+        pub static STRIDED: [(usize, $crate::ukernel::gemm::generic::GemmFn); 3] = [
+            (1, entry::<$mr, $nv, 1, false> as $crate::ukernel::gemm::generic::GemmFn),
             (3, entry::<$mr, $nv, 3, false> as $crate::ukernel::gemm::generic::GemmFn),
             (6, entry::<$mr, $nv, 6, false> as $crate::ukernel::gemm::generic::GemmFn),
         ];
