@@ -190,6 +190,7 @@ impl NchwGemm {
         // 1x1, stride 1, no padding, short K: a full panel's k-th row is input row k itself, read in place. Longer
         // K is packed: k rows a whole plane apart would each touch another page.
         let pointwise_s1 = same_pixels(p, s);
+        let pointwise = p.kernel_height * p.kernel_width == 1;
         // Measured on the pointwise rows of the benchmark suite (Zen 4, AVX2 and AVX-512 alike):
         // - few output channels: read input rows in place, panel-outer (each panel's rows stay in L1 for the few
         //   channel tiles; packing would cost as much as the arithmetic);
@@ -250,10 +251,10 @@ impl NchwGemm {
                     let mr = mr_full.min(crange.end - c0);
                     let wpanel =
                         self.packed.as_slice()[g * self.group_stride + (c0 / mr_full) * self.panel_stride..].as_ptr();
-                    // Full tiles without a narrow last panel: the interleaved rows through one pointer (the kernel's
-                    // entry for rows one float apart).
+                    // Full tiles of a 1x1 layer without a narrow last panel: the interleaved rows through one pointer
+                    // (the kernel's entry for rows one float apart; measured on 1x1 layers only).
                     let tail = ncols % nr_full;
-                    let one = mr == mr_full && (tail == 0 || tail > (kern.nv - 1) * kern.lanes);
+                    let one = pointwise && mr == mr_full && (tail == 0 || tail > (kern.nv - 1) * kern.lanes);
                     let mut rows = [core::ptr::null::<f32>(); 16];
                     for (i, r) in rows.iter_mut().enumerate().take(if one { 1 } else { mr }) {
                         // SAFETY: the panel holds mr_full bias values then k rows of mr_full weights.
