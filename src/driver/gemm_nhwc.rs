@@ -173,16 +173,18 @@ impl NhwcGemm {
                         // SAFETY: `x` holds the whole input, `y` (and `res`) the whole output (caller
                         // contract); this micro-tile's outputs are written by this call only.
                         if unsafe { self.strided_tile(p, s, xg, g, pix, mr, ncols, panel, yp, rp, n0, m0, rows) } {
-                            if self.contiguous {
-                                // A contiguous tile may span output rows.
-                                pix = Pixel::of(m0 + mr, s);
-                            } else {
+                            // A contiguous tile may span output rows: its successor's position is found when a
+                            // pointer path needs it (below), not after every tile.
+                            if !self.contiguous {
                                 pix.ox += mr;
                                 if pix.ox == s.out_width {
                                     pix.advance_row(s);
                                 }
                             }
                             continue;
+                        }
+                        if self.contiguous {
+                            pix = Pixel::of(m0, s);
                         }
                         // SAFETY (the pointer fills below): `x` holds the whole input (caller contract).
                         if unsafe { self.inner_tile_pointers(p, s, xg, g, pix, mr, rows) } {
