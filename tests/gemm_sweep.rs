@@ -349,22 +349,11 @@ fn gemm_multi_panel_sweep() {
 #[test]
 fn gemm_strided_rows_sweep() {
     use simdconv::ukernel::gemm::generic::STRIDED_ROWS;
-    let opts = all_opts();
     for kern in kernels() {
-        let (nr, l) = (kern.nr(), kern.lanes);
         let spacings: Vec<usize> = kern.strided_entries.iter().map(|e| e.0).collect();
         assert_eq!(spacings, STRIDED_ROWS, "{}", kern.name);
-        let mut case = 0usize;
-        for rs in STRIDED_ROWS {
-            for n in ((kern.nv - 1) * l + 1..=3 * nr).filter(|&n| width_allowed(kern, n)) {
-                for k in [1, 2, 3, 9, 21, 33] {
-                    let o = Opts { a_rows: ARows::Apart(rs), ..opts[(case * 89) % opts.len()] };
-                    run_tile(kern, kern.mr, n, k, o, 9000 + case as u64).unwrap_or_else(|e| panic!("{e}"));
-                    case += 1;
-                }
-            }
-        }
     }
+    full_tile_sweep(&STRIDED_ROWS, &[1, 2, 3, 9, 21, 33], ARows::Apart, false, (89, 9000));
 }
 
 /// The any-spacing strided entry (1x1 NHWC rows read in place, `c_in` floats apart): spacings from overlapping
@@ -372,20 +361,7 @@ fn gemm_strided_rows_sweep() {
 /// with every allowed tail, rotating the options.
 #[test]
 fn gemm_spaced_rows_sweep() {
-    let opts = all_opts();
-    for kern in kernels() {
-        let (nr, l) = (kern.nr(), kern.lanes);
-        let mut case = 0usize;
-        for rs in [1, 2, 5, 16, 17, 33, 64, 300] {
-            for n in ((kern.nv - 1) * l + 1..=3 * nr).filter(|&n| width_allowed(kern, n)) {
-                for k in [1, 2, 3, 9, 21, 33, 100] {
-                    let o = Opts { a_rows: ARows::Spaced(rs), ..opts[(case * 97) % opts.len()] };
-                    run_tile(kern, kern.mr, n, k, o, 30000 + case as u64).unwrap_or_else(|e| panic!("{e}"));
-                    case += 1;
-                }
-            }
-        }
-    }
+    full_tile_sweep(&[1, 2, 5, 16, 17, 33, 64, 300], &[1, 2, 3, 9, 21, 33, 100], ARows::Spaced, false, (97, 30000));
 }
 
 /// The pixel-row entry (NCHW pixel rows: A rows one float apart, elements a plane apart, C transposed): planes
@@ -393,15 +369,28 @@ fn gemm_spaced_rows_sweep() {
 /// three panels with every allowed tail, rotating the options.
 #[test]
 fn gemm_pixel_rows_entry_sweep() {
+    // Planes (`csa`) from the 16-row tile's height on.
+    full_tile_sweep(&[16, 19, 49, 600], &[1, 2, 3, 9, 33, 40], ARows::Pixels, true, (101, 40000));
+}
+
+/// Full tiles of every kernel through an entry chosen by `a_rows(param)`, for each parameter, reduction length and
+/// width from just over `(nv - 1)` vectors to three panels; the options rotate by `step`, seeds from `seed`.
+fn full_tile_sweep(
+    params: &[usize],
+    ks: &[usize],
+    a_rows: fn(usize) -> ARows,
+    transposed: bool,
+    (step, seed): (usize, u64),
+) {
     let opts = all_opts();
     for kern in kernels() {
         let (nr, l) = (kern.nr(), kern.lanes);
         let mut case = 0usize;
-        for csa in [kern.mr, kern.mr + 3, 49, 600] {
+        for &param in params {
             for n in ((kern.nv - 1) * l + 1..=3 * nr).filter(|&n| width_allowed(kern, n)) {
-                for k in [1, 2, 3, 9, 33, 40] {
-                    let o = Opts { a_rows: ARows::Pixels(csa), transposed: true, ..opts[(case * 101) % opts.len()] };
-                    run_tile(kern, kern.mr, n, k, o, 40000 + case as u64).unwrap_or_else(|e| panic!("{e}"));
+                for &k in ks {
+                    let o = Opts { a_rows: a_rows(param), transposed, ..opts[(case * step) % opts.len()] };
+                    run_tile(kern, kern.mr, n, k, o, seed + case as u64).unwrap_or_else(|e| panic!("{e}"));
                     case += 1;
                 }
             }
