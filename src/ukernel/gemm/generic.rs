@@ -57,7 +57,7 @@ pub struct GemmTile<'a> {
 /// 1 and 2), whose kernel rows run one A row per output pixel at a fixed spacing.
 ///
 /// A strided entry takes one pointer per segment instead of `MR`: `a[s]` (for `s < segs`) points at segment `s` of
-/// row 0, and row `i`'s segment `s` starts at `a[s] + i * RS`, `k` contiguous readable floats (`csa == 1`). The
+/// row 0, and row `i`'s segment `s` starts at `a[s] + i * RS`, its `k` elements `csa` apart. The
 /// row offsets fold into the loads' displacements, so the tile needs no pointer table and no pointer registers per
 /// row (the 16-row AVX-512 tile otherwise spills five of its sixteen row pointers in the inner loop).
 pub const STRIDED_ROWS: [usize; 3] = [1, 3, 6];
@@ -65,8 +65,8 @@ pub const STRIDED_ROWS: [usize; 3] = [1, 3, 6];
 /// The `RS` of each kernel's strided entry point for any row spacing (`GemmTile::rsa`), its `STRIDED_ANY`: the
 /// rows of a 1x1 NHWC layer read in place (`c_in` floats apart). Four row groups of one base pointer each, the
 /// offsets inside a group multiples of `rsa`, so a 16-row tile needs a few pointer registers instead of sixteen
-/// that spill and are re-stored every k step (measured on Zen 4, 16x16 tile against the pointer table: 1.15-1.4x
-/// on 112x112 32->16 and 16->96, 28x28 32->192, 56x56 16->24).
+/// that spill and are re-stored every k step (measured on Zen 4, AVX-512, against the pointer table: 1.04-1.24x on
+/// the short-reduction layers, 112x112 32->16 and 16->96, 28x28 32->192, 56x56 64->64; neutral from K = 512).
 pub const RS_ANY: usize = usize::MAX;
 
 /// How far ahead (in floats) the A rows are prefetched.
