@@ -301,9 +301,7 @@ fn kernels() -> Vec<&'static GemmKernel> {
 /// Whether a call over `n` columns is allowed: a last panel narrower than the full width takes the narrower
 /// entry only when `n` fits one panel (the drivers split wider calls so the tail is wide enough).
 fn width_allowed(kern: &GemmKernel, n: usize) -> bool {
-    let (nr, l) = (kern.nr(), kern.lanes);
-    let rem = n % nr;
-    n <= nr || rem == 0 || rem > (kern.nv - 1) * l
+    n <= kern.nr() || kern.whole_panels(n)
 }
 
 /// Every m = 1..=MR, n = 1..=NR, k in KS; the optional features rotate through all combinations.

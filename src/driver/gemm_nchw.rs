@@ -122,11 +122,11 @@ impl NchwGemm {
             debug_assert!(mr_full <= rows.len());
             // Full tiles without a narrow last panel go through the pixel-row entry (one pointer, the rows'
             // offsets folded into the loads).
-            let tail = ncols % nr_full;
-            let whole = tail == 0 || tail > (kern.nv - 1) * kern.lanes;
+            let whole = kern.whole_panels(ncols);
             for (m0, mr) in even_tiles(mrange, mr_full) {
                 let one = whole && mr == mr_full;
-                for (i, r) in rows.iter_mut().enumerate().take(if one { 1 } else { mr }) {
+                let pointers = if one { 1 } else { mr };
+                for (i, r) in rows.iter_mut().enumerate().take(pointers) {
                     // SAFETY: pixel m0 + i of channel 0 of this image and group is inside the input; its other
                     // channels are `plane` floats apart, cin_g of them.
                     *r = unsafe { xp.get().add(x0 + m0 + i) };
@@ -142,7 +142,7 @@ impl NchwGemm {
                         nr: ncols,
                         k: self.k,
                         segs: 1,
-                        a: &rows[..if one { 1 } else { mr }],
+                        a: &rows[..pointers],
                         csa: plane,
                         rsa: 1,
                         b: panel.add(nr_full),
@@ -190,7 +190,8 @@ impl NchwGemm {
         // 1x1, stride 1, no padding, short K: a full panel's k-th row is input row k itself, read in place. Longer
         // K is packed: k rows a whole plane apart would each touch another page.
         let pointwise_s1 = same_pixels(p, s);
-        let pointwise = p.kernel_height * p.kernel_width == 1;
+        // The entry for weight rows one float apart (every kernel has one), used on 1x1 layers, where it was measured.
+        let interleaved = if p.kernel_height * p.kernel_width == 1 { kern.strided(1) } else { None };
         // Measured on the pointwise rows of the benchmark suite (Zen 4, AVX2 and AVX-512 alike):
         // - few output channels: read input rows in place, panel-outer (each panel's rows stay in L1 for the few
         //   channel tiles; packing would cost as much as the arithmetic);
@@ -251,12 +252,11 @@ impl NchwGemm {
                     let mr = mr_full.min(crange.end - c0);
                     let wpanel =
                         self.packed.as_slice()[g * self.group_stride + (c0 / mr_full) * self.panel_stride..].as_ptr();
-                    // Full tiles of a 1x1 layer without a narrow last panel: the interleaved rows through one pointer
-                    // (the kernel's entry for rows one float apart; measured on 1x1 layers only).
-                    let tail = ncols % nr_full;
-                    let one = pointwise && mr == mr_full && (tail == 0 || tail > (kern.nv - 1) * kern.lanes);
+                    // Full tiles of a 1x1 layer without a narrow last panel: the interleaved rows through one pointer.
+                    let one = interleaved.filter(|_| mr == mr_full && kern.whole_panels(ncols));
+                    let pointers = if one.is_some() { 1 } else { mr };
                     let mut rows = [core::ptr::null::<f32>(); 16];
-                    for (i, r) in rows.iter_mut().enumerate().take(if one { 1 } else { mr }) {
+                    for (i, r) in rows.iter_mut().enumerate().take(pointers) {
                         // SAFETY: the panel holds mr_full bias values then k rows of mr_full weights.
                         *r = unsafe { wpanel.add(mr_full + i) };
                     }
@@ -271,7 +271,7 @@ impl NchwGemm {
                             nr: ncols,
                             k,
                             segs: 1,
-                            a: &rows[..if one { 1 } else { mr }],
+                            a: &rows[..pointers],
                             csa: mr_full,
                             rsa: 1,
                             b,
@@ -286,9 +286,9 @@ impl NchwGemm {
                             min: p.output_min,
                             max: p.output_max,
                         };
-                        match kern.strided(1) {
-                            Some(f) if one => f(&tile),
-                            _ => call_gemm(kern, tile),
+                        match one {
+                            Some(f) => f(&tile),
+                            None => call_gemm(kern, tile),
                         }
                     }
                 };

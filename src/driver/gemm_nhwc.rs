@@ -242,8 +242,7 @@ impl NhwcGemm {
     ) -> bool {
         let kern = &self.kernel;
         let Some(entry) = self.strided else { return false };
-        let tail = ncols % kern.nr();
-        if mr != kern.mr || (tail != 0 && tail <= (kern.nv - 1) * kern.lanes) {
+        if mr != kern.mr || !kern.whole_panels(ncols) {
             return false;
         }
         // Contiguous: output pixel m reads input pixel m, on whatever output row.

@@ -214,8 +214,7 @@ pub(crate) unsafe fn call_gemm(kern: &GemmKernel, tile: GemmTile<'_>) {
 #[inline]
 pub(crate) unsafe fn call_gemm_as(kern: &GemmKernel, tile: GemmTile<'_>, transposed: bool) {
     let nr_full = kern.nr();
-    let rem = tile.nr % nr_full;
-    let tail = if rem == 0 || rem > (kern.nv - 1) * kern.lanes { 0 } else { rem };
+    let tail = if kern.whole_panels(tile.nr) { 0 } else { tile.nr % nr_full };
     let main = tile.nr - tail;
     let select = if transposed { kern.select_t } else { kern.select };
     // Column `main` of C and of the residual.

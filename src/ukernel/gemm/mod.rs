@@ -57,6 +57,13 @@ impl GemmKernel {
         self.nv * self.lanes
     }
 
+    /// Whether `n` columns end in a panel wider than `(nv - 1) * lanes` (or end on a panel boundary), so that the
+    /// full-width entry points can take all of them; otherwise the last `n % nr` columns need a narrower entry.
+    pub const fn whole_panels(&self, n: usize) -> bool {
+        let rem = n % self.nr();
+        rem == 0 || rem > (self.nv - 1) * self.lanes
+    }
+
     /// The full-tile entry point whose A rows are `rows_apart` floats apart, if this kernel has one.
     pub fn strided(&self, rows_apart: usize) -> Option<GemmFn> {
         self.strided_entries.iter().find(|&&(rs, _)| rs == rows_apart).map(|&(_, f)| f)
