@@ -583,14 +583,15 @@ fn gemm_nan_stays_in_its_row() {
     }
 }
 
-/// The 1x1 path through the API: channel counts around every vector width, odd spatial sizes, both layouts.
+/// The 1x1 path through the API: channel counts around every vector width, odd spatial sizes (3 x 21: full 16- and
+/// 8-row tiles across output rows, through the strided entries, and a shorter last tile), both layouts.
 #[test]
 fn pointwise_channel_sweep() {
     let list = isas();
     let mut case = 0u64;
     for c_in in [1, 3, 7, 17, 257] {
         for c_out in [1, 7, 8, 9, 15, 16, 17, 31, 33] {
-            for (h, w, batch) in [(3, 5, 1), (7, 1, 2), (1, 9, 1)] {
+            for (h, w, batch) in [(3, 5, 1), (7, 1, 2), (1, 9, 1), (3, 21, 1)] {
                 for layout in [Layout::Nhwc, Layout::Nchw] {
                     let wl = [WeightLayout::Ohwi, WeightLayout::Oihw, WeightLayout::Hwio][case as usize % 3];
                     let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).batch(batch).layout(layout).weight_layout(wl);
