@@ -127,7 +127,7 @@ impl Conv2d {
         &self.plan.choice
     }
 
-    /// Runs on all cores of rayon's global pool.
+    /// Runs on all cores.
     pub fn run(&self, input: &[f32], output: &mut [f32]) -> Result<()> {
         self.run_with(input, output, 0, None)
     }

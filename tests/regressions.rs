@@ -69,7 +69,7 @@ fn single_element() {
     }
 }
 
-/// Large enough to run on several threads, with a tail in every dimension.
+/// Large enough to run on several threads (each gets at least 0.2 MFLOP), with a tail in every dimension.
 #[test]
 fn threaded_with_tails() {
     for layout in [Layout::Nhwc, Layout::Nchw] {

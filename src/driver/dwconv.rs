@@ -3,7 +3,7 @@
 //! split, and which code path computes an output depends on its position only, so results are bitwise identical
 //! for any thread count.
 
-use super::{AlignedBuf, Blocks, SendPtr};
+use super::{AlignedBuf, Blocks, SendPtr, run_tasks};
 use crate::error::{Error, Result};
 use crate::isa::Isa;
 use crate::params::{Conv2dParams, Layout, Shape};
@@ -80,52 +80,6 @@ impl Depthwise {
             }
         }
     }
-}
-
-/// Runs `task(0..n)` on `threads` threads, the calling thread among them: every thread takes the next task from a
-/// shared counter, so the caller starts at once and helpers that wake late only take what is left (a layer of tens
-/// of microseconds never waits for a whole share on a sleeping thread). Which task computes an output does not
-/// depend on the thread that runs it.
-fn run_tasks(n: usize, threads: usize, task: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    if threads <= 1 || n <= 1 {
-        return (0..n).try_for_each(task);
-    }
-    let next = AtomicUsize::new(0);
-    let failed: Mutex<Option<Error>> = Mutex::new(None);
-    let work = || {
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= n {
-                break;
-            }
-            if let Err(e) = task(i) {
-                // Later tasks are skipped; the first error is returned.
-                next.store(n, Ordering::Relaxed);
-                failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
-                break;
-            }
-        }
-    };
-    let helpers = (threads - 1).min(n - 1);
-    let work = &work;
-    if threads == rayon::current_num_threads() && rayon::current_thread_index().is_none() {
-        rayon::in_place_scope(|s| {
-            for _ in 0..helpers {
-                s.spawn(move |_| work());
-            }
-            work();
-        });
-    } else {
-        super::pool(threads)?.in_place_scope(|s| {
-            for _ in 0..helpers {
-                s.spawn(move |_| work());
-            }
-            work();
-        });
-    }
-    failed.into_inner().unwrap_or_else(|p| p.into_inner()).map_or(Ok(()), Err)
 }
 
 /// Splits `outer x inner` work items into task blocks: whole `inner` ranges unless `outer` alone cannot give

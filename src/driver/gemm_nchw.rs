@@ -5,9 +5,7 @@
 //! would leave lanes idle run the other way round: output pixels as broadcast rows (each A row reads one pixel
 //! across the channel planes), output channels in the lanes, written back as runs of pixels per channel.
 
-use super::{
-    AlignedBuf, Blocks, SendPtr, call_gemm, call_gemm_as, choose_blocks, even_tiles, for_each_tile, with_scratch,
-};
+use super::{AlignedBuf, Blocks, SendPtr, call_gemm, call_gemm_as, choose_blocks, even_tiles, run_tasks, with_scratch};
 use crate::error::Result;
 use crate::isa::Isa;
 use crate::pack::pack_panels;
@@ -109,7 +107,7 @@ impl NchwGemm {
         let (mb, nb) = choose_blocks(plane, s.cout_g, self.k, mr_full, nr_full, p.batch * p.groups, threads);
         let (mcount, ncount) = (mb.count(), nb.count());
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
-        for_each_tile(p.batch * p.groups * mcount * ncount, threads, |t| {
+        run_tasks(p.batch * p.groups * mcount * ncount, threads, |t| {
             let ng = t / (mcount * ncount);
             let (n, g) = (ng / p.groups, ng % p.groups);
             let (mrange, nrange) = (mb.range((t / ncount) % mcount), nb.range(t % ncount));
@@ -210,7 +208,7 @@ impl NchwGemm {
         let (pb, cb) = nchw_blocks(p.batch * p.groups, plane, s.cout_g, k, (mr_full, nr_full), l2_bytes, threads);
         let (pcount, ccount) = (pb.count(), cb.count());
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
-        for_each_tile(p.batch * p.groups * pcount * ccount, threads, |t| {
+        run_tasks(p.batch * p.groups * pcount * ccount, threads, |t| {
             let (ng, rest) = (t / (pcount * ccount), t % (pcount * ccount));
             let (n, g) = (ng / p.groups, ng % p.groups);
             let (prange, crange) = (pb.range(rest / ccount), cb.range(rest % ccount));

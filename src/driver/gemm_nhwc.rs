@@ -3,7 +3,7 @@
 //! input pixels a kernel row covers are `kw * c_in` contiguous floats) or one per tap; padding through a zero row,
 //! kernel rows cut by the left/right border gathered into per-thread scratch.
 
-use super::{AlignedBuf, SendPtr, call_gemm, choose_blocks, even_tiles, for_each_tile, with_grown, with_scratch};
+use super::{AlignedBuf, SendPtr, call_gemm, choose_blocks, even_tiles, run_tasks, with_grown, with_scratch};
 use crate::error::Result;
 use crate::pack::pack_panels;
 use crate::params::{Conv2dParams, Shape};
@@ -158,7 +158,7 @@ impl NhwcGemm {
             RowMode::Pixel | RowMode::Tap => 0,
             RowMode::KernelRow | RowMode::Gather => mr_full * k,
         };
-        for_each_tile(p.groups * mcount * ncount, threads, |t| {
+        run_tasks(p.groups * mcount * ncount, threads, |t| {
             let g = t / (mcount * ncount);
             let (mi, ni) = ((t / ncount) % mcount, t % ncount);
             with_scratch(scratch_len, |scratch| {

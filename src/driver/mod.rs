@@ -1,4 +1,4 @@
-//! Drivers: the blocking/tiling loops and the rayon partitioning around the micro-kernels.
+//! Drivers: the blocking/tiling loops and the partitioning of their tiles over threads.
 //!
 //! Work is split over output tiles only (pixels x output channels), never over the reduction, so every output
 //! is produced by one micro-kernel call with a fixed operation order: results are bitwise identical for any
@@ -7,12 +7,13 @@
 pub mod dwconv;
 pub mod gemm_nchw;
 pub mod gemm_nhwc;
+mod team;
+
+pub(crate) use team::run_tasks;
 pub mod winograd;
 
 use crate::error::{Error, Result};
 use crate::ukernel::gemm::{GemmKernel, GemmTile};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 /// A raw pointer that may cross threads; the driver guarantees tasks touch disjoint elements.
 #[derive(Clone, Copy, Debug)]
@@ -30,49 +31,20 @@ impl<T> SendPtr<T> {
     }
 }
 
-/// Below this many FLOPs a layer runs on the calling thread (rayon's fork/join costs more than it saves).
-pub(crate) const SERIAL_FLOPS: u64 = 3_000_000;
+/// Each thread a layer runs on gets at least this many FLOPs (about two microseconds of work): below it a
+/// helper's hand-off costs more than its share saves. A layer under twice this runs on the calling thread.
+pub(crate) const FLOPS_PER_THREAD: u64 = 200_000;
 
-/// Resolves the caller's thread count: 0 = all cores of rayon's global pool; at most the core count.
+/// Resolves the caller's thread count: 0 = all cores; at most the core count, and at most one thread per
+/// [`FLOPS_PER_THREAD`] of the layer.
 pub(crate) fn resolve_threads(threads: usize, flops: u64) -> usize {
-    // More threads than cores never helps, and each distinct count keeps a pool alive: cap at the core count.
-    // `available_parallelism` reads cgroup files on every call (syscalls costing as much as a small layer): once.
+    // More threads than cores never helps: cap at the core count. `available_parallelism` reads cgroup files on
+    // every call (syscalls costing as much as a small layer): once.
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let cores = (*CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())))
-        .max(rayon::current_num_threads());
-    let t = if threads == 0 { rayon::current_num_threads() } else { threads.min(cores) };
-    if flops < SERIAL_FLOPS { 1 } else { t.max(1) }
-}
-
-fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
-    static POOLS: Mutex<Option<HashMap<usize, Arc<rayon::ThreadPool>>>> = Mutex::new(None);
-    let mut g = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    let map = g.get_or_insert_with(HashMap::new);
-    if let Some(p) = map.get(&threads) {
-        return Ok(p.clone());
-    }
-    let p = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("simdconv-{i}"))
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start {threads} threads: {e}")))?;
-    let p = Arc::new(p);
-    map.insert(threads, p.clone());
-    Ok(p)
-}
-
-/// Runs `task(0..n)` on `threads` threads (1 = the calling thread only).
-pub(crate) fn for_each_tile(n: usize, threads: usize, task: impl Fn(usize) -> Result<()> + Sync + Send) -> Result<()> {
-    use rayon::prelude::*;
-    if threads <= 1 || n <= 1 {
-        return (0..n).try_for_each(task);
-    }
-    let run = || (0..n).into_par_iter().with_max_len(1).try_for_each(&task);
-    if threads == rayon::current_num_threads() && rayon::current_thread_index().is_none() {
-        run()
-    } else {
-        pool(threads)?.install(run)
-    }
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let t = if threads == 0 { cores } else { threads.min(cores) };
+    let useful = usize::try_from(flops / FLOPS_PER_THREAD).unwrap_or(usize::MAX);
+    t.min(useful).max(1)
 }
 
 /// Splits `total` into blocks of `block` (the last may be shorter).

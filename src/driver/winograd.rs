@@ -5,7 +5,7 @@
 //! Work is split over (tile blocks x output-channel ranges), never over `c_in`, and each output's arithmetic does
 //! not depend on the split: results are bitwise identical for any thread count.
 
-use super::{AlignedBuf, SendPtr, call_gemm, even_tiles, for_each_tile, with_scratch};
+use super::{AlignedBuf, SendPtr, call_gemm, even_tiles, run_tasks, with_scratch};
 use crate::error::{Error, Result};
 use crate::isa::Isa;
 use crate::params::{Conv2dParams, Layout, Shape};
@@ -136,7 +136,7 @@ impl Winograd {
         let scratch_len = FREQS * (ve + me) + patch_len;
 
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
-        for_each_tile(tblocks * ranges, threads, |task| {
+        run_tasks(tblocks * ranges, threads, |task| {
             let (bi, ri) = (task / ranges, task % ranges);
             let t0 = bi * tb;
             let nt = tb.min(tiles - t0);

@@ -1,0 +1,302 @@
+//! A team of helper threads for short fork-joins: the caller works too, helpers spin a while before they sleep.
+//!
+//! A layer call lasts from tens of microseconds to milliseconds, so the cost that matters is the hand-off, not
+//! the scheduling: a helper that went to sleep between calls takes microseconds to wake (a visible share of a
+//! 40 us call), and a caller that sleeps while the helpers work takes as long to wake again. Here the calling
+//! thread publishes the job and starts on it at once; helpers that are still spinning from the previous call
+//! join within a few hundred nanoseconds, sleeping ones are woken and take only what is left; the caller spins
+//! (never sleeps) until every helper that entered the job has left it. Tasks are taken from a shared counter,
+//! and which task computes an output never depends on the thread that runs it, so results are bitwise the same
+//! for any thread count.
+
+use crate::error::{Error, Result};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long an idle helper spins on the job slot before it sleeps: long enough to span the gap between the
+/// layers of a network run back to back, short enough to give the core back soon after the last call.
+const SPIN: Duration = Duration::from_micros(500);
+
+/// The job a helper runs: a type-erased `&(dyn Fn() + Sync)` on the caller's stack.
+type Job<'a> = &'a (dyn Fn() + Sync);
+
+/// State shared by the caller and the helpers of one team.
+struct Shared {
+    /// `(job number << 1) | open`: a helper may enter the job only while its number is current and it is open.
+    state: AtomicU64,
+    /// Points at the open job's [`Job`] (valid while `state` says the job is open or helpers are in it).
+    job: AtomicPtr<Job<'static>>,
+    /// Helpers inside the current job.
+    inside: AtomicUsize,
+    /// How many helpers the open job wants, and how many have asked to join it.
+    wanted: AtomicUsize,
+    tickets: AtomicUsize,
+    /// A helper's job panicked (the caller re-raises it).
+    panicked: AtomicBool,
+    /// Helpers asleep (or about to be) on `wake`.
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+/// The helper threads (started on demand, never stopped) and the lock that lets one job run at a time.
+pub(crate) struct Team {
+    shared: Arc<Shared>,
+    /// Held by the caller running a job; a second caller that finds it taken runs its tasks alone.
+    busy: Mutex<()>,
+    /// Helpers started so far.
+    started: AtomicUsize,
+}
+
+impl Team {
+    /// Starts helpers until there are at least `helpers` (under `busy`, so never two at once).
+    fn grow(&self, helpers: usize) -> Result<()> {
+        while self.started.load(Ordering::Relaxed) < helpers {
+            let i = self.started.load(Ordering::Relaxed);
+            let s = self.shared.clone();
+            std::thread::Builder::new()
+                .name(format!("simdconv-{i}"))
+                .spawn(move || helper(&s))
+                .map_err(|e| Error::Internal(format!("cannot start helper thread {i}: {e}")))?;
+            self.started.store(i + 1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Runs `work` on the calling thread and on at most `helpers` helpers that arrive while the job is open;
+    /// returns when all of them have returned from it. `work` must take its tasks from a shared counter (it may
+    /// run on any number of helpers, from none to `helpers`).
+    fn run(&self, helpers: usize, work: &(dyn Fn() + Sync)) -> Result<()> {
+        let _guard = match self.busy.try_lock() {
+            Ok(g) => g,
+            // Another thread is running a job on the team: run alone rather than wait for it.
+            Err(_) => {
+                work();
+                return Ok(());
+            }
+        };
+        self.grow(helpers)?;
+        let s = &*self.shared;
+        let job: Job<'_> = work;
+        // SAFETY: the lifetime is erased only for the helpers' view; they dereference the pointer only while the
+        // job is open and they are counted in `inside`, and this function returns after closing the job and
+        // seeing `inside` reach zero, so `job` (on this stack frame) outlives every use.
+        let job_ptr = unsafe { std::mem::transmute::<&Job<'_>, &Job<'static>>(&job) } as *const Job<'static>;
+        s.job.store(job_ptr.cast_mut(), Ordering::Relaxed);
+        s.wanted.store(helpers, Ordering::Relaxed);
+        s.tickets.store(0, Ordering::Relaxed);
+        let open = (s.state.load(Ordering::Relaxed) & !1) + 3;
+        s.state.store(open, Ordering::SeqCst);
+        if s.sleepers.load(Ordering::SeqCst) > 0 {
+            let _l = s.lock.lock().unwrap_or_else(|p| p.into_inner());
+            s.wake.notify_all();
+        }
+        let mine = catch_unwind(AssertUnwindSafe(work));
+        // Close the job, then wait for the helpers inside it (a helper that enters after the close sees it and
+        // leaves without touching the job).
+        s.state.store(open & !1, Ordering::SeqCst);
+        while s.inside.load(Ordering::SeqCst) != 0 {
+            std::hint::spin_loop();
+        }
+        if let Err(p) = mine {
+            std::panic::resume_unwind(p);
+        }
+        if s.panicked.swap(false, Ordering::Relaxed) {
+            return Err(Error::Internal("a helper thread panicked".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A helper's life: wait for an open job it has not run, run it, repeat.
+fn helper(s: &Shared) {
+    let mut done = 0u64;
+    loop {
+        let mut st = s.state.load(Ordering::Acquire);
+        if st & 1 == 0 || st == done {
+            let t0 = Instant::now();
+            let mut spins = 0u32;
+            loop {
+                std::hint::spin_loop();
+                st = s.state.load(Ordering::Acquire);
+                if st & 1 == 1 && st != done {
+                    break;
+                }
+                spins = spins.wrapping_add(1);
+                if spins.is_multiple_of(256) && t0.elapsed() > SPIN {
+                    st = sleep(s, done);
+                    break;
+                }
+            }
+        }
+        // Enter, then check the job is still open (pairs with the caller's close-then-wait, both SeqCst).
+        s.inside.fetch_add(1, Ordering::SeqCst);
+        if s.state.load(Ordering::SeqCst) == st {
+            let job = s.job.load(Ordering::Relaxed);
+            let joins = s.tickets.fetch_add(1, Ordering::Relaxed) < s.wanted.load(Ordering::Relaxed);
+            // SAFETY: the job is open and this helper is counted in `inside`, so the caller is still in
+            // `Team::run` and `job` points at its live `Job` (stored before the state that opened it; the
+            // acquire load of that state orders it).
+            let f = unsafe { *job };
+            if joins && catch_unwind(AssertUnwindSafe(f)).is_err() {
+                s.panicked.store(true, Ordering::Relaxed);
+            }
+        }
+        done = st;
+        s.inside.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Sleeps until a job other than `done` opens; returns its state.
+fn sleep(s: &Shared, done: u64) -> u64 {
+    let mut g = s.lock.lock().unwrap_or_else(|p| p.into_inner());
+    s.sleepers.fetch_add(1, Ordering::SeqCst);
+    loop {
+        let st = s.state.load(Ordering::SeqCst);
+        if st & 1 == 1 && st != done {
+            s.sleepers.fetch_sub(1, Ordering::SeqCst);
+            return st;
+        }
+        g = s.wake.wait(g).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+/// The process's team, created on first use.
+fn team() -> &'static Team {
+    static TEAM: OnceLock<Team> = OnceLock::new();
+    TEAM.get_or_init(|| Team {
+        shared: Arc::new(Shared {
+            state: AtomicU64::new(0),
+            job: AtomicPtr::new(std::ptr::null_mut()),
+            inside: AtomicUsize::new(0),
+            wanted: AtomicUsize::new(0),
+            tickets: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+            sleepers: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+        }),
+        busy: Mutex::new(()),
+        started: AtomicUsize::new(0),
+    })
+}
+
+/// Runs `task(0..n)` on `threads` threads, the calling thread among them: every thread takes the next task from a
+/// shared counter. The first error stops the hand-out of further tasks and is returned.
+pub(crate) fn run_tasks(n: usize, threads: usize, task: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
+    if threads <= 1 || n <= 1 {
+        return (0..n).try_for_each(task);
+    }
+    let next = AtomicUsize::new(0);
+    let failed: Mutex<Option<Error>> = Mutex::new(None);
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                break;
+            }
+            if let Err(e) = task(i) {
+                next.store(n, Ordering::Relaxed);
+                failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                break;
+            }
+        }
+    };
+    team().run((threads - 1).min(n - 1), &work)?;
+    failed.into_inner().unwrap_or_else(|p| p.into_inner()).map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `n` tasks on `threads` threads, counting how often each ran.
+    fn counts(n: usize, threads: usize) -> Vec<usize> {
+        let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+        run_tasks(n, threads, |i| {
+            hits[i].fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        })
+        .unwrap();
+        hits.into_iter().map(AtomicUsize::into_inner).collect()
+    }
+
+    #[test]
+    fn every_task_runs_once() {
+        for threads in [1, 2, 3, 5] {
+            for n in [0, 1, 2, 3, 7, 64, 1000] {
+                for _ in 0..20 {
+                    assert!(counts(n, threads).iter().all(|&c| c == 1), "n {n} threads {threads}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn first_error_is_returned_and_stops_the_hand_out() {
+        for threads in [1, 2, 4] {
+            let ran = AtomicUsize::new(0);
+            let r = run_tasks(10_000, threads, |i| {
+                ran.fetch_add(1, Ordering::Relaxed);
+                if i == 5 { Err(Error::Internal("task 5".into())) } else { Ok(()) }
+            });
+            assert!(matches!(r, Err(Error::Internal(ref m)) if m == "task 5"), "{r:?}");
+            assert!(ran.into_inner() < 10_000);
+        }
+    }
+
+    /// Callers on several threads at once (one gets the helpers, the others run alone), and a task that runs
+    /// tasks itself: every task still runs exactly once.
+    #[test]
+    fn concurrent_and_nested_callers() {
+        std::thread::scope(|sc| {
+            for _ in 0..4 {
+                sc.spawn(|| {
+                    for _ in 0..50 {
+                        let outer: Vec<AtomicUsize> = (0..8).map(|_| AtomicUsize::new(0)).collect();
+                        run_tasks(8, 2, |i| {
+                            assert!(counts(5, 2).iter().all(|&c| c == 1));
+                            outer[i].fetch_add(1, Ordering::Relaxed);
+                            Ok(())
+                        })
+                        .unwrap();
+                        assert!(outer.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+                    }
+                });
+            }
+        });
+    }
+
+    /// A panicking task reaches the caller (as the panic, or as an error when a helper ran it) and leaves the
+    /// team usable.
+    #[test]
+    fn panics_reach_the_caller() {
+        for _ in 0..20 {
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                run_tasks(64, 2, |i| {
+                    assert!(i != 40, "task 40");
+                    Ok(())
+                })
+            }));
+            assert!(matches!(r, Err(_) | Ok(Err(Error::Internal(_)))), "{r:?}");
+        }
+        assert!(counts(100, 2).iter().all(|&c| c == 1));
+    }
+
+    /// Helpers that went to sleep between calls wake for the next one.
+    #[test]
+    fn helpers_wake_after_sleeping() {
+        assert!(counts(16, 3).iter().all(|&c| c == 1));
+        std::thread::sleep(SPIN * 4);
+        let hits: Vec<AtomicUsize> = (0..16).map(|_| AtomicUsize::new(0)).collect();
+        run_tasks(16, 3, |i| {
+            std::thread::sleep(Duration::from_millis(2));
+            hits[i].fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        })
+        .unwrap();
+        assert!(hits.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+    }
+}
