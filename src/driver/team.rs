@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 /// How long an idle helper spins on the job slot before it sleeps: long enough to span the gap between the
 /// layers of a network run back to back, short enough to give the core back soon after the last call.
-const SPIN: Duration = Duration::from_micros(500);
+const SPIN: Duration = Duration::from_millis(2);
+
+/// Busy-wait steps between yields to the OS (a spin-loop hint lasts tens of cycles: about a microsecond).
+const YIELD_EVERY: u32 = 64;
 
 /// The job a helper runs: a type-erased `&(dyn Fn() + Sync)` on the caller's stack.
 type Job<'a> = &'a (dyn Fn() + Sync);
@@ -90,15 +93,18 @@ impl Team {
         let open = (s.state.load(Ordering::Relaxed) & !1) + 3;
         s.state.store(open, Ordering::SeqCst);
         if s.sleepers.load(Ordering::SeqCst) > 0 {
-            let _l = s.lock.lock().unwrap_or_else(|p| p.into_inner());
+            // Taking the lock orders the new state against a helper about to wait; notifying after releasing it
+            // keeps a woken helper from blocking on the lock the caller still holds.
+            drop(s.lock.lock().unwrap_or_else(|p| p.into_inner()));
             s.wake.notify_all();
         }
         let mine = catch_unwind(AssertUnwindSafe(work));
         // Close the job, then wait for the helpers inside it (a helper that enters after the close sees it and
         // leaves without touching the job).
         s.state.store(open & !1, Ordering::SeqCst);
+        let mut spins = 0u32;
         while s.inside.load(Ordering::SeqCst) != 0 {
-            std::hint::spin_loop();
+            pause(&mut spins);
         }
         if let Err(p) = mine {
             std::panic::resume_unwind(p);
@@ -119,13 +125,12 @@ fn helper(s: &Shared) {
             let t0 = Instant::now();
             let mut spins = 0u32;
             loop {
-                std::hint::spin_loop();
+                pause(&mut spins);
                 st = s.state.load(Ordering::Acquire);
                 if st & 1 == 1 && st != done {
                     break;
                 }
-                spins = spins.wrapping_add(1);
-                if spins.is_multiple_of(256) && t0.elapsed() > SPIN {
+                if spins.is_multiple_of(YIELD_EVERY) && t0.elapsed() > SPIN {
                     st = sleep(s, done);
                     break;
                 }
@@ -146,6 +151,19 @@ fn helper(s: &Shared) {
         }
         done = st;
         s.inside.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// One step of a busy wait: a spin-loop hint, and every [`YIELD_EVERY`] steps a yield to the OS, so that a
+/// waiting thread never starves one the scheduler put on the same core (the caller it waits for, or a helper that
+/// still holds a task).
+#[inline]
+fn pause(spins: &mut u32) {
+    *spins = spins.wrapping_add(1);
+    if spins.is_multiple_of(YIELD_EVERY) {
+        std::thread::yield_now();
+    } else {
+        std::hint::spin_loop();
     }
 }
 
