@@ -65,7 +65,8 @@ impl Blocks {
 }
 
 /// Chooses (m block, n block) sizes: `n` blocks sized so that a `k x nc` weight slice stays in L2, `m` blocks of
-/// a few micro-tiles; both shrink (down to one micro-tile) until every thread has several tiles.
+/// a few micro-tiles; both shrink (down to one micro-tile) until every thread has 12 tiles (a thread that falls behind by one tile then costs
+/// the layer a twelfth of its share: 12 measured 1.02-1.09x over 6 at two threads on rows of few pixels).
 pub(crate) fn choose_blocks(
     m: usize,
     n: usize,
@@ -79,7 +80,7 @@ pub(crate) fn choose_blocks(
     let n_round = n.div_ceil(nr) * nr;
     let mut nc = ((L2_BYTES / (4 * k.max(1))) / nr * nr).clamp(nr, n_round.max(nr));
     let mut mc = (mr * 16).min(m.div_ceil(mr) * mr).max(mr);
-    let want = if threads > 1 { 6 * threads } else { 1 };
+    let want = if threads > 1 { 12 * threads } else { 1 };
     let count = |mc: usize, nc: usize| outer * m.div_ceil(mc) * n.div_ceil(nc);
     while count(mc, nc) < want && mc > mr {
         mc = (mc / 2).div_ceil(mr) * mr;
