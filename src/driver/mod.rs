@@ -65,8 +65,9 @@ impl Blocks {
 }
 
 /// Chooses (m block, n block) sizes: `n` blocks sized so that a `k x nc` weight slice stays in L2, `m` blocks of
-/// a few micro-tiles; both shrink (down to one micro-tile) until every thread has 12 tiles (a thread that falls behind by one tile then costs
-/// the layer a twelfth of its share: 12 measured 1.02-1.09x over 6 at two threads on rows of few pixels).
+/// a few micro-tiles; both shrink (down to one micro-tile) until every thread has 12 tiles (a thread that falls
+/// behind by a tile then costs the layer a twelfth of a share; 12 measured 1.02-1.09x over 6 at two threads on
+/// rows of few pixels).
 pub(crate) fn choose_blocks(
     m: usize,
     n: usize,
