@@ -4,7 +4,7 @@
 //! the scheduling: a helper that went to sleep between calls takes microseconds to wake (a visible share of a
 //! 40 us call), and a caller that sleeps while the helpers work takes as long to wake again. Here the calling
 //! thread publishes the job and starts on it at once; helpers that are still spinning from the previous call
-//! join within a few hundred nanoseconds, sleeping ones are woken and take only what is left; the caller spins
+//! join within about a microsecond, sleeping ones are woken and take only what is left; the caller spins
 //! (never sleeps) until every helper that entered the job has left it. Tasks are taken from a shared counter,
 //! and which task computes an output never depends on the thread that runs it, so results are bitwise the same
 //! for any thread count.
@@ -54,18 +54,19 @@ pub(crate) struct Team {
 }
 
 impl Team {
-    /// Starts helpers until there are at least `helpers` (under `busy`, so never two at once).
-    fn grow(&self, helpers: usize) -> Result<()> {
+    /// Starts helpers until there are `helpers` (under `busy`, so never two at once); returns how many there are.
+    /// A thread the OS refuses to start is not an error: the job runs on fewer threads, with the same results.
+    fn grow(&self, helpers: usize) -> usize {
         while self.started.load(Ordering::Relaxed) < helpers {
             let i = self.started.load(Ordering::Relaxed);
             let s = self.shared.clone();
-            std::thread::Builder::new()
-                .name(format!("simdconv-{i}"))
-                .spawn(move || helper(&s))
-                .map_err(|e| Error::Internal(format!("cannot start helper thread {i}: {e}")))?;
+            let spawned = std::thread::Builder::new().name(format!("simdconv-{i}")).spawn(move || helper(&s));
+            if spawned.is_err() {
+                break;
+            }
             self.started.store(i + 1, Ordering::Relaxed);
         }
-        Ok(())
+        self.started.load(Ordering::Relaxed).min(helpers)
     }
 
     /// Runs `work` on the calling thread and on at most `helpers` helpers that arrive while the job is open;
@@ -80,7 +81,7 @@ impl Team {
                 return Ok(());
             }
         };
-        self.grow(helpers)?;
+        let helpers = self.grow(helpers);
         let s = &*self.shared;
         let job: Job<'_> = work;
         // SAFETY: the lifetime is erased only for the helpers' view; they dereference the pointer only while the
