@@ -318,12 +318,32 @@ unsafe fn k_loop_spaced<S: Simd, const MR: usize, const NV: usize>(
                 }
             }
             for b in base.iter_mut() {
-                *b = b.wrapping_add(csa);
+                *b = opaque(b.wrapping_add(csa));
             }
             bp = bp.add(ldb);
         }
     }
     acc
+}
+
+/// `p`, through a value the optimiser cannot see into: keeps each row group's base an independent register (left
+/// alone, LLVM rewrites the rows `base + j * rs` of every group as one chain of pointer increments, a serial
+/// add per row on the loop's critical path).
+#[inline(always)]
+// The template never dereferences the pointer: `nomem` is exact.
+#[allow(clippy::pointers_in_nomem_asm_block)]
+fn opaque(p: *const f32) -> *const f32 {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        let mut p = p;
+        // SAFETY: an empty template: no instruction runs, no memory or flag is touched; the value is unchanged.
+        unsafe { core::arch::asm!("/* {0} */", inout(reg) p, options(pure, nomem, nostack, preserves_flags)) };
+        p
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        p
+    }
 }
 
 /// The fused epilogue: residual add, clamp (NaN-preserving), full or masked stores.
