@@ -8,6 +8,11 @@
 //! (never sleeps) until every helper that entered the job has left it. Tasks are taken from a shared counter,
 //! and which task computes an output never depends on the thread that runs it, so results are bitwise the same
 //! for any thread count.
+//!
+//! One team serves the process, one job at a time: a caller that finds it busy (another thread's layer) runs its
+//! tasks alone. A child process created by `fork` has no helpers (only the forking thread survives) and runs
+//! every layer on its calling thread: the copied job slot is closed or, if the fork interrupted a job, the copied
+//! lock is held, and either way nothing waits for a helper.
 
 use crate::error::{Error, Result};
 use std::panic::{AssertUnwindSafe, catch_unwind};
