@@ -10,9 +10,10 @@
 //! for any thread count.
 //!
 //! One team serves the process, one job at a time: a caller that finds it busy (another thread's layer) runs its
-//! tasks alone. A child process created by `fork` has no helpers (only the forking thread survives) and runs
-//! every layer on its calling thread: the copied job slot is closed or, if the fork interrupted a job, the copied
-//! lock is held, and either way nothing waits for a helper.
+//! tasks alone. A child process created by `fork` has no helpers (only the forking thread survives): no helper
+//! joins its jobs, so its layers run on the calling thread (a fork that lands within the few instructions where
+//! a helper enters or leaves a job would leave that helper counted in the child, and its first threaded layer
+//! waiting for it; the caller never blocks on a lock a vanished helper held).
 
 use crate::error::{Error, Result};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -100,8 +101,12 @@ impl Team {
         s.state.store(open, Ordering::SeqCst);
         if s.sleepers.load(Ordering::SeqCst) > 0 {
             // Taking the lock orders the new state against a helper about to wait; notifying after releasing it
-            // keeps a woken helper from blocking on the lock the caller still holds.
-            drop(s.lock.lock().unwrap_or_else(|p| p.into_inner()));
+            // keeps a woken helper from blocking on the lock the caller still holds. The caller never blocks on
+            // the lock: if a helper holds it (between deciding to sleep and sleeping), that helper may sleep
+            // through this job, which then runs on fewer threads, and wakes for the next one.
+            if let Ok(g) = s.lock.try_lock() {
+                drop(g);
+            }
             s.wake.notify_all();
         }
         let mine = catch_unwind(AssertUnwindSafe(work));
