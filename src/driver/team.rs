@@ -13,7 +13,7 @@
 //! tasks alone. A child process created by `fork` has no helpers (only the forking thread survives): no helper
 //! joins its jobs, so its layers run on the calling thread (a fork that lands within the few instructions where
 //! a helper enters or leaves a job would leave that helper counted in the child, and its first threaded layer
-//! waiting for it; the caller never blocks on a lock a vanished helper held).
+//! waiting for it forever; the caller never blocks on a lock a vanished helper held).
 
 use crate::error::{Error, Result};
 use std::panic::{AssertUnwindSafe, catch_unwind};
