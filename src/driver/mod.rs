@@ -8,9 +8,9 @@ pub mod dwconv;
 pub mod gemm_nchw;
 pub mod gemm_nhwc;
 mod team;
+pub mod winograd;
 
 pub(crate) use team::run_tasks;
-pub mod winograd;
 
 use crate::error::{Error, Result};
 use crate::ukernel::gemm::{GemmKernel, GemmTile};
