@@ -212,3 +212,23 @@ pub(crate) unsafe fn call_gemm_as(kern: &GemmKernel, tile: GemmTile<'_>, transpo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Thread counts: capped at the cores and at one thread per `FLOPS_PER_THREAD`; 0 means every core.
+    #[test]
+    fn thread_count_rules() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let f = FLOPS_PER_THREAD;
+        assert_eq!(resolve_threads(1, u64::MAX), 1);
+        assert_eq!(resolve_threads(0, u64::MAX), cores);
+        assert_eq!(resolve_threads(cores + 5, u64::MAX), cores);
+        assert_eq!(resolve_threads(2, 2 * f - 1), 1);
+        assert_eq!(resolve_threads(2, 2 * f), 2.min(cores));
+        assert_eq!(resolve_threads(64, 3 * f + 1), 3.min(cores));
+        assert_eq!(resolve_threads(0, 0), 1);
+        assert_eq!(resolve_threads(8, 0), 1);
+    }
+}
