@@ -22,8 +22,20 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long an idle helper spins on the job slot before it sleeps: long enough to span the gap between the
-/// layers of a network run back to back, short enough to give the core back soon after the last call.
+/// layers of a network run back to back, short enough to give the core back soon after the last call. The
+/// environment variable `SIMDCONV_SPIN_US` (microseconds, read once) overrides it; 0 sleeps at once.
 const SPIN: Duration = Duration::from_millis(2);
+
+/// The spin time: `SIMDCONV_SPIN_US` if set to a number of microseconds, else [`SPIN`].
+fn spin_time() -> Duration {
+    static T: OnceLock<Duration> = OnceLock::new();
+    *T.get_or_init(|| {
+        std::env::var("SIMDCONV_SPIN_US")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(SPIN, Duration::from_micros)
+    })
+}
 
 /// Busy-wait steps between yields to the OS (a spin-loop hint lasts tens of cycles: about a microsecond).
 const YIELD_EVERY: u32 = 64;
@@ -129,6 +141,7 @@ impl Team {
 
 /// A helper's life: wait for an open job it has not run, run it, repeat.
 fn helper(s: &Shared) {
+    let spin = spin_time();
     let mut done = 0u64;
     loop {
         let mut st = s.state.load(Ordering::Acquire);
@@ -141,7 +154,7 @@ fn helper(s: &Shared) {
                 if st & 1 == 1 && st != done {
                     break;
                 }
-                if spins.is_multiple_of(YIELD_EVERY) && t0.elapsed() > SPIN {
+                if spins.is_multiple_of(YIELD_EVERY) && t0.elapsed() > spin {
                     st = sleep(s, done);
                     break;
                 }
@@ -318,7 +331,7 @@ mod tests {
     #[test]
     fn helpers_wake_after_sleeping() {
         assert!(counts(16, 3).iter().all(|&c| c == 1));
-        std::thread::sleep(SPIN * 4);
+        std::thread::sleep(spin_time() * 4 + Duration::from_millis(1));
         let hits: Vec<AtomicUsize> = (0..16).map(|_| AtomicUsize::new(0)).collect();
         run_tasks(16, 3, |i| {
             std::thread::sleep(Duration::from_millis(2));
