@@ -65,7 +65,7 @@ impl Plan {
         let (algo, algorithm, kernel) = match (p.layout, pointwise) {
             (Layout::Nhwc, _) => {
                 let k = s.cin_g * p.kernel_height * p.kernel_width;
-                let kernel = gemm::for_gemm(isa, s.cout_g, k).unwrap_or(kernel);
+                let kernel = gemm::for_nhwc(isa, s.cout_g, k).unwrap_or(kernel);
                 let a = NhwcGemm::new(p, s, kernel, weights, bias)?;
                 let name = a.algorithm();
                 (Algo::Nhwc(a), name, kernel)

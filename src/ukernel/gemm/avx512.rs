@@ -1,4 +1,5 @@
-//! AVX-512F GEMM micro-kernels: `f32_gemm_8x32__avx512` (16 zmm accumulators) and its mr/nr edge variants.
+//! AVX-512F GEMM micro-kernels: `f32_gemm_8x32__avx512` (16 zmm accumulators), the tall 16 x 16 tile and the
+//! 8 x 24 ymm tile, with their mr/nr edge variants.
 
 use pulp::x86::V4;
 
@@ -24,5 +25,27 @@ pub mod tall {
         1,
         [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
         [1]
+    );
+}
+
+/// `f32_gemm_8x24__avx512_ymm`: 8 rows of three 8-lane vectors (24 ymm accumulators, AVX-512VL's 32 registers),
+/// for outputs of 1-8 or 17-24 channels, which 16-lane vectors pad by a quarter or more. Picked only where a
+/// 512-bit FMA costs two 256-bit ones ([`crate::isa::split_512_fma`]), so that 8-lane FMAs lose no throughput.
+pub mod ymm {
+    use pulp::x86::{V3, V4};
+
+    /// Rows per tile.
+    pub const MR: usize = 8;
+    /// Vectors (of 8 lanes) per tile row.
+    pub const NV: usize = 3;
+
+    super::super::generic::gemm_entry_points!(
+        V3,
+        V3::new_unchecked(),
+        on V4::new_unchecked(),
+        8,
+        3,
+        [1, 2, 3, 4, 5, 6, 7, 8],
+        [1, 2, 3]
     );
 }

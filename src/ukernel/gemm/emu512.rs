@@ -1,6 +1,6 @@
 //! The AVX-512 tile logic (8 x 32, 16 lanes) run on stand-in backends: pulp's `V3_512b` (AVX2, 2 ymm per
 //! vector) and `Scalar512b` (portable, fused multiply-add per lane). Used to test the AVX-512 kernels' index
-//! math, tails and blocking on machines without AVX-512.
+//! math, tails and blocking on machines without AVX-512; likewise the 8 x 24 ymm tile on AVX2 and `Scalar256b`.
 
 /// Rows per tile (same as the AVX-512 kernel).
 pub const MR: usize = super::AVX512_MR;
@@ -54,4 +54,19 @@ pub mod scalar512b_tall {
         [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
         [1]
     );
+}
+
+/// The 8 x 24 ymm tile of the AVX-512 kernels (8-lane vectors) on AVX2 alone: same body, 16 registers.
+#[cfg(target_arch = "x86_64")]
+pub mod v3_ymm {
+    use pulp::x86::V3;
+
+    super::super::generic::gemm_entry_points!(V3, V3::new_unchecked(), 8, 3, [1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3]);
+}
+
+/// The 8 x 24 ymm tile of the AVX-512 kernels in portable code (`Scalar256b`, 8 lanes).
+pub mod scalar256b_ymm {
+    use pulp::Scalar256b;
+
+    super::super::generic::gemm_entry_points!(Scalar256b, Scalar256b, 8, 3, [1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3]);
 }

@@ -538,6 +538,11 @@ const TRANSPOSE_MAX: usize = 512;
 /// proves by having detected the ISA before any entry point can be reached.
 macro_rules! gemm_entry_points {
     ($simd:ty, $token:expr, $mr:literal, $nv:literal, $ms:tt, [$($v:literal),*]) => {
+        $crate::ukernel::gemm::generic::gemm_entry_points!($simd, $token, on $token, $mr, $nv, $ms, [$($v),*]);
+    };
+    // `on $host`: the body runs with `$simd`'s vectors inside `$host`'s target features (e.g. AVX2's 8-lane body
+    // with AVX-512VL's 32 vector registers).
+    ($simd:ty, $token:expr, on $host:expr, $mr:literal, $nv:literal, $ms:tt, [$($v:literal),*]) => {
         /// Runs the body with the concrete backend `$simd` (not the `S` that `vectorize` passes: a stand-in such as
         /// `V3_512b` vectorizes through its host ISA, which would hand us the 8-lane `V3`).
         struct Op<'a, 'b, const MR: usize, const NV: usize, const RS: usize, const TC: bool>(
@@ -563,10 +568,10 @@ macro_rules! gemm_entry_points {
             t: &$crate::ukernel::gemm::generic::GemmTile<'_>,
         ) {
             // SAFETY: entry points are reachable only through a plan built for an ISA this CPU has
-            // (see `Isa::available`), so the backend token is valid.
+            // (see `Isa::available`), so the backend and host tokens are valid.
             #[allow(unused_unsafe)]
-            let simd: $simd = unsafe { $token };
-            pulp::Simd::vectorize(simd, Op::<MR, NV, RS, TC>(t, simd))
+            let (simd, host): ($simd, _) = unsafe { ($token, $host) };
+            pulp::Simd::vectorize(host, Op::<MR, NV, RS, TC>(t, simd))
         }
         /// Entry points indexed `[nv - 1][mr - 1]`.
         pub static TABLE: [[$crate::ukernel::gemm::generic::GemmFn; $mr]; $nv] = [$($crate::ukernel::gemm::generic::gemm_row!($v, false; $ms)),*];

@@ -66,6 +66,7 @@ pub trait TileSimd: Simd {
 }
 
 impl TileSimd for pulp::Scalar {}
+impl TileSimd for pulp::Scalar256b {}
 impl TileSimd for pulp::Scalar512b {}
 #[cfg(target_arch = "x86_64")]
 impl TileSimd for pulp::x86::V3 {}
