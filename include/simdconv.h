@@ -231,6 +231,14 @@ const char *simdconv_isa(void);
 const char *simdconv_status_string(int32_t status);
 
 /**
+ * Sets how long the library's idle helper threads spin (busy-wait, yielding to the OS) after a threaded call
+ * before they sleep, in microseconds, from their next wait on; overrides the `SIMDCONV_SPIN_US` environment
+ * variable and the 2000 us default. 0 makes them sleep after every call (no core is held between calls; each
+ * threaded call then pays a wake-up). Thread-safe; results never depend on it.
+ */
+void simdconv_set_spin_us(uint32_t microseconds);
+
+/**
  * The library version as `major * 10000 + minor * 100 + patch`.
  */
 uint32_t simdconv_version(void);

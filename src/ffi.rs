@@ -208,6 +208,15 @@ pub extern "C" fn simdconv_status_string(status: i32) -> *const c_char {
     guard(c"internal error".as_ptr(), || status_cstr(status).as_ptr())
 }
 
+/// Sets how long the library's idle helper threads spin (busy-wait, yielding to the OS) after a threaded call
+/// before they sleep, in microseconds, from their next wait on; overrides the `SIMDCONV_SPIN_US` environment
+/// variable and the 2000 us default. 0 makes them sleep after every call (no core is held between calls; each
+/// threaded call then pays a wake-up). Thread-safe; results never depend on it.
+#[unsafe(no_mangle)]
+pub extern "C" fn simdconv_set_spin_us(microseconds: u32) {
+    guard((), || crate::set_spin_time(std::time::Duration::from_micros(u64::from(microseconds))))
+}
+
 /// The library version as `major * 10000 + minor * 100 + patch`.
 #[unsafe(no_mangle)]
 pub extern "C" fn simdconv_version() -> u32 {

@@ -28,6 +28,7 @@ mod simd;
 pub mod ukernel;
 
 pub use api::{Conv2d, OutputShape, PlanOptions};
+pub use driver::set_spin_time;
 pub use error::{Error, Result};
 pub use isa::{Isa, force_isa, isa};
 pub use params::{Conv2dParams, Layout, Shape, WeightLayout};

@@ -166,6 +166,24 @@ fn runs_match_the_reference_in_every_layout() {
     }
 }
 
+/// Any spin time (0: helpers sleep after every call) leaves every threaded result as it was.
+#[test]
+fn spin_time_leaves_results_alone() {
+    for spin in [0, 50, 2000] {
+        simdconv_set_spin_us(spin);
+        for p in cases().into_iter().take(3) {
+            let c = Case::new(p);
+            let want = c.want(true, false);
+            let h = create(&p, &c.w, Some(&c.b)).unwrap();
+            for threads in [2, 3] {
+                let mut y = vec![0.0; c.ylen()];
+                assert_eq!(run(&h, c.x.as_ptr(), y.as_mut_ptr(), threads), SIMDCONV_STATUS_SUCCESS);
+                c.check(&y, &want, "run with a spin time set");
+            }
+        }
+    }
+}
+
 #[test]
 fn create_copies_weights_and_bias() {
     let p = cases()[1];
@@ -477,6 +495,7 @@ fn no_panic_crosses_the_boundary() {
     let isa = simdconv_isa();
     let status = simdconv_status_string(SIMDCONV_STATUS_SUCCESS);
     let version = simdconv_version();
+    simdconv_set_spin_us(0);
     test_hook_inject_panic(false);
 
     assert_eq!(created, Some(SIMDCONV_STATUS_INTERNAL_ERROR));

@@ -11,6 +11,7 @@ mod team;
 pub mod winograd;
 
 pub(crate) use team::run_tasks;
+pub use team::set_spin_time;
 
 use crate::error::{Error, Result};
 use crate::ukernel::gemm::{GemmKernel, GemmTile};

@@ -23,11 +23,27 @@ use std::time::{Duration, Instant};
 
 /// How long an idle helper spins on the job slot before it sleeps: long enough to span the gap between the
 /// layers of a network run back to back, short enough to give the core back soon after the last call. The
-/// environment variable `SIMDCONV_SPIN_US` (microseconds, read once) overrides it; 0 sleeps at once.
+/// environment variable `SIMDCONV_SPIN_US` (microseconds, read once) overrides it, [`set_spin_time`] overrides
+/// both; 0 sleeps at once.
 const SPIN: Duration = Duration::from_millis(2);
 
-/// The spin time: `SIMDCONV_SPIN_US` if set to a number of microseconds, else [`SPIN`].
+/// The spin time set by [`set_spin_time`] in microseconds, or `u64::MAX` while none is set.
+static SPIN_SET_US: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Sets how long idle helper threads spin before they sleep (from their next wait on), overriding
+/// `SIMDCONV_SPIN_US` and the 2 ms default; `Duration::ZERO` makes them sleep after every job. Longer spins make
+/// threaded calls that follow each other within that time start sooner, shorter ones give the cores back sooner.
+pub fn set_spin_time(spin: Duration) {
+    let us = u64::try_from(spin.as_micros()).unwrap_or(u64::MAX - 1).min(u64::MAX - 1);
+    SPIN_SET_US.store(us, Ordering::Relaxed);
+}
+
+/// The spin time: [`set_spin_time`]'s, else `SIMDCONV_SPIN_US` if set to a number of microseconds, else [`SPIN`].
 fn spin_time() -> Duration {
+    let set = SPIN_SET_US.load(Ordering::Relaxed);
+    if set != u64::MAX {
+        return Duration::from_micros(set);
+    }
     static T: OnceLock<Duration> = OnceLock::new();
     *T.get_or_init(|| {
         std::env::var("SIMDCONV_SPIN_US")
@@ -141,12 +157,11 @@ impl Team {
 
 /// A helper's life: wait for an open job it has not run, run it, repeat.
 fn helper(s: &Shared) {
-    let spin = spin_time();
     let mut done = 0u64;
     loop {
         let mut st = s.state.load(Ordering::Acquire);
         if st & 1 == 0 || st == done {
-            let t0 = Instant::now();
+            let (t0, spin) = (Instant::now(), spin_time());
             let mut spins = 0u32;
             loop {
                 pause(&mut spins);
@@ -325,6 +340,23 @@ mod tests {
             assert!(matches!(r, Err(_) | Ok(Err(Error::Internal(_)))), "{r:?}");
         }
         assert!(counts(100, 2).iter().all(|&c| c == 1));
+    }
+
+    /// Spin times set at run time apply from the helpers' next wait: with none, every threaded call takes the
+    /// wake path; every task still runs exactly once. The setting is restored before returning.
+    #[test]
+    fn spin_time_can_be_set() {
+        set_spin_time(Duration::ZERO);
+        assert_eq!(spin_time(), Duration::ZERO);
+        for n in [1, 7, 64] {
+            assert!(counts(n, 3).iter().all(|&c| c == 1));
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        set_spin_time(Duration::from_micros(1500));
+        assert_eq!(spin_time(), Duration::from_micros(1500));
+        assert!(counts(64, 2).iter().all(|&c| c == 1));
+        SPIN_SET_US.store(u64::MAX, Ordering::Relaxed);
+        assert_ne!(spin_time(), Duration::from_micros(1500));
     }
 
     /// Helpers that went to sleep between calls wake for the next one.
