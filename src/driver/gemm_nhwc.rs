@@ -7,7 +7,7 @@ use super::{AlignedBuf, SendPtr, call_gemm, choose_blocks, even_tiles, run_tasks
 use crate::error::Result;
 use crate::pack::pack_panels;
 use crate::params::{Conv2dParams, Shape};
-use crate::ukernel::gemm::{GemmFn, GemmKernel, GemmTile};
+use crate::ukernel::gemm::{GemmFn, GemmKernel, GemmRunFn, GemmTile};
 
 /// Plan state of the NHWC GEMM path.
 #[derive(Debug)]
@@ -33,6 +33,8 @@ pub(crate) struct NhwcGemm {
     /// layer's pixels): the kernel's full-tile entry that takes one pointer per segment, used for micro-tiles of
     /// `mr` pixels inside the input on one output row (any `mr` consecutive pixels when contiguous).
     strided: Option<GemmFn>,
+    /// The run entry of `strided` (contiguous 1x1 layers through the any-spacing entry), if this layer uses it.
+    run: Option<GemmRunFn>,
 }
 
 /// How the A row of an output pixel is addressed.
@@ -109,8 +111,12 @@ impl NhwcGemm {
             RowMode::Pixel if contiguous => Some(kernel.strided(p.c_in).unwrap_or(kernel.strided_any)),
             _ => None,
         };
+        // Contiguous 1x1 layers through the any-spacing entry run their full tiles in runs, one call each.
+        let run = (rows == RowMode::Pixel && contiguous && kernel.strided(p.c_in).is_none())
+            .then_some(kernel.strided_any_run);
         Ok(NhwcGemm {
             strided,
+            run,
             kernel,
             packed,
             panel_stride,
@@ -169,7 +175,20 @@ impl NhwcGemm {
                     let panel =
                         self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
                     let mut pix = Pixel::of(mrange.start, s);
+                    // Consecutive full tiles of a contiguous layer, `(first row, tiles)`, not yet computed.
+                    let mut pending: Option<(usize, usize)> = None;
+                    let flush = |pending: Option<(usize, usize)>, segs: &mut [*const f32]| {
+                        if let (Some(run), Some((m0, count))) = (self.run, pending) {
+                            // SAFETY: rows m0..m0 + count * mr_full are full tiles of this task, contiguous.
+                            unsafe { self.run_tiles(run, p, s, xg, g, m0, count, ncols, panel, yp, rp, n0, segs) };
+                        }
+                    };
                     for (m0, mr) in even_tiles(mrange, mr_full) {
+                        if self.run.is_some() && mr == mr_full && kern.whole_panels(ncols) {
+                            pending = Some(pending.map_or((m0, 1), |(first, n)| (first, n + 1)));
+                            continue;
+                        }
+                        flush(pending.take(), rows);
                         // SAFETY: `x` holds the whole input, `y` (and `res`) the whole output (caller
                         // contract); this micro-tile's outputs are written by this call only.
                         if unsafe { self.strided_tile(p, s, xg, g, pix, mr, ncols, panel, yp, rp, n0, m0, rows) } {
@@ -209,6 +228,7 @@ impl NhwcGemm {
                             call_gemm(kern, self.tile(p, &rows[..mr * self.segs], mr, ncols, panel, yp, rp, off));
                         }
                     }
+                    flush(pending, rows);
                     Ok(())
                 })
             })
@@ -261,6 +281,39 @@ impl NhwcGemm {
         // columns n0..n0 + ncols are inside the output and this tile's own.
         unsafe { entry(&self.tile(p, &segs[..self.segs], mr, ncols, panel, y, res, off)) };
         true
+    }
+
+    /// Runs `count` consecutive full micro-tiles of a contiguous 1x1 layer from output row `m0` (columns `n0..n0 +
+    /// ncols` of group `g`, a whole number of panels) through the run entry `run`, in one call.
+    ///
+    /// # Safety
+    /// `x` holds the whole NHWC input described by `p`, `y` (and `res` unless null) the whole output; `panel` is the
+    /// packed panel of columns `n0..`; rows `m0..m0 + count * mr` are this call's own.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run_tiles(
+        &self,
+        run: GemmRunFn,
+        p: &Conv2dParams,
+        s: &Shape,
+        x: *const f32,
+        g: usize,
+        m0: usize,
+        count: usize,
+        ncols: usize,
+        panel: *const f32,
+        y: SendPtr<f32>,
+        res: SendPtr<f32>,
+        n0: usize,
+        segs: &mut [*const f32],
+    ) {
+        // SAFETY: contiguous: output pixel m reads input pixel m, so the tiles' rows are `c_in` floats apart from
+        // input row m0 on, inside the input; their outputs (and residuals) are rows m0.. of the output, this
+        // call's own; the last panel is wider than `(nv - 1) * lanes` (checked by the caller).
+        unsafe {
+            segs[0] = x.add(m0 * p.c_in + g * s.cin_g);
+            let off = m0 * p.c_out + g * s.cout_g + n0;
+            run(&self.tile(p, &segs[..1], self.kernel.mr, ncols, panel, y, res, off), count);
+        }
     }
 
     /// The micro-kernel call for output rows `m..m + mr`, columns `n0..n0 + ncols` (`off` = `m * c_out` + the

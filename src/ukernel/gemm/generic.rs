@@ -82,6 +82,38 @@ const PREFETCH_STEPS: usize = 8;
 /// Signature shared by every GEMM micro-kernel entry point.
 pub type GemmFn = unsafe fn(&GemmTile<'_>);
 
+/// A run of full tiles: `(tile, count)` computes `count` tiles, the `i`-th being `tile` with its single A segment,
+/// C and the residual moved down by `i * MR` rows (`MR * rsa`, `MR * rsc`, `MR * rsr` floats).
+pub type GemmRunFn = unsafe fn(&GemmTile<'_>, usize);
+
+/// `count` consecutive full `MR`-row tiles through the any-spacing entry ([`RS_ANY`]), in one call: the per-call
+/// set-up (the backend's entry, the tile's constants) is paid once per run instead of once per tile.
+///
+/// # Safety
+/// For each `i < count`, the tile moved down by `i * MR` rows (see [`GemmRunFn`]) satisfies the strided contract
+/// of [`gemm_tile`] with `RS == RS_ANY`; `t.segs == 1`.
+#[inline(always)]
+pub unsafe fn gemm_tiles_spaced<S: TileSimd, const MR: usize, const NV: usize>(
+    simd: S,
+    t: &GemmTile<'_>,
+    count: usize,
+) {
+    debug_assert!(t.segs == 1 && !t.a.is_empty());
+    let (mut a0, mut c, mut res) = (t.a[0], t.c, t.res);
+    for _ in 0..count {
+        let seg = [a0];
+        let tile = GemmTile { a: &seg, c, res, ..*t };
+        // SAFETY: tile `i` of the run satisfies the strided contract (caller).
+        unsafe { gemm_tile::<S, MR, NV, RS_ANY, false>(simd, &tile) };
+        // Wrapping: the pointers past the last tile are never used.
+        a0 = a0.wrapping_add(MR * t.rsa);
+        c = c.wrapping_add(MR * t.rsc);
+        if !res.is_null() {
+            res = res.wrapping_add(MR * t.rsr);
+        }
+    }
+}
+
 /// Computes `MR` rows (`t.mr == MR`) of every panel the call spans; with `RS > 0`, A rows `RS` floats apart; with
 /// `TC`, C (and the residual) transposed.
 ///
@@ -560,6 +592,28 @@ macro_rules! gemm_entry_points {
                 unsafe { $crate::ukernel::gemm::generic::gemm_tile::<$simd, MR, NV, RS, TC>(self.1, self.0) }
             }
         }
+        struct OpRun<'a, 'b>(&'a $crate::ukernel::gemm::generic::GemmTile<'b>, usize, $simd);
+        impl pulp::WithSimd for OpRun<'_, '_> {
+            type Output = ();
+            #[inline(always)]
+            fn with_simd<S: pulp::Simd>(self, _host: S) {
+                // SAFETY: the entry point's caller upholds the run contract of `gemm_tiles_spaced`.
+                unsafe { $crate::ukernel::gemm::generic::gemm_tiles_spaced::<$simd, $mr, $nv>(self.2, self.0, self.1) }
+            }
+        }
+        /// # Safety
+        /// As [`gemm_tiles_spaced`](crate::ukernel::gemm::generic::gemm_tiles_spaced) for this module's tile,
+        /// and the CPU must support this module's ISA.
+        unsafe fn entry_run(t: &$crate::ukernel::gemm::generic::GemmTile<'_>, count: usize) {
+            // SAFETY: as in `entry`.
+            #[allow(unused_unsafe)]
+            let (simd, host): ($simd, _) = unsafe { ($token, $host) };
+            pulp::Simd::vectorize(host, OpRun(t, count, simd))
+        }
+        /// Runs of full tiles through the any-spacing entry: see
+        /// [`GemmRunFn`](crate::ukernel::gemm::generic::GemmRunFn).
+        pub static STRIDED_ANY_RUN: $crate::ukernel::gemm::generic::GemmRunFn = entry_run;
+
         /// # Safety
         /// The tile must satisfy the [`GemmTile`](super::generic::GemmTile) contract for `MR` x `NV` (with
         /// `RS > 0`: the strided form of it; with `TC`: the transposed one), and the CPU must support this

@@ -14,7 +14,7 @@ pub mod lanes;
 pub mod neon;
 pub mod scalar;
 
-pub use generic::{GemmFn, GemmTile};
+pub use generic::{GemmFn, GemmRunFn, GemmTile};
 
 use crate::isa::Isa;
 
@@ -47,6 +47,8 @@ pub struct GemmKernel {
     pub strided_entries: &'static [(usize, GemmFn)],
     /// Full-tile entry point with A rows `GemmTile::rsa` floats apart, any spacing ([`generic::RS_ANY`]).
     pub strided_any: GemmFn,
+    /// `strided_any` over a run of consecutive full tiles in one call ([`generic::GemmRunFn`]).
+    pub strided_any_run: GemmRunFn,
     /// Full-tile transposed-C entry point with A rows one float apart (NCHW pixel rows, `rsa == 1`).
     pub pixel_rows: GemmFn,
 }
@@ -85,6 +87,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: avx512::select_t,
         strided_entries: &avx512::STRIDED,
         strided_any: avx512::STRIDED_ANY,
+        strided_any_run: avx512::STRIDED_ANY_RUN,
         pixel_rows: avx512::PIXEL_ROWS,
     },
     #[cfg(target_arch = "x86_64")]
@@ -98,6 +101,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: avx2::select_t,
         strided_entries: &avx2::STRIDED,
         strided_any: avx2::STRIDED_ANY,
+        strided_any_run: avx2::STRIDED_ANY_RUN,
         pixel_rows: avx2::PIXEL_ROWS,
     },
     #[cfg(target_arch = "x86_64")]
@@ -111,6 +115,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: emu512::v3_512b::select_t,
         strided_entries: &emu512::v3_512b::STRIDED,
         strided_any: emu512::v3_512b::STRIDED_ANY,
+        strided_any_run: emu512::v3_512b::STRIDED_ANY_RUN,
         pixel_rows: emu512::v3_512b::PIXEL_ROWS,
     },
     #[cfg(target_arch = "aarch64")]
@@ -124,6 +129,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: neon::select_t,
         strided_entries: &neon::STRIDED,
         strided_any: neon::STRIDED_ANY,
+        strided_any_run: neon::STRIDED_ANY_RUN,
         pixel_rows: neon::PIXEL_ROWS,
     },
     GemmKernel {
@@ -136,6 +142,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: scalar::select_t,
         strided_entries: &scalar::STRIDED,
         strided_any: scalar::STRIDED_ANY,
+        strided_any_run: scalar::STRIDED_ANY_RUN,
         pixel_rows: scalar::PIXEL_ROWS,
     },
     GemmKernel {
@@ -148,6 +155,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: emu512::scalar512b::select_t,
         strided_entries: &emu512::scalar512b::STRIDED,
         strided_any: emu512::scalar512b::STRIDED_ANY,
+        strided_any_run: emu512::scalar512b::STRIDED_ANY_RUN,
         pixel_rows: emu512::scalar512b::PIXEL_ROWS,
     },
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
@@ -161,6 +169,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: avx512::tall::select_t,
         strided_entries: &avx512::tall::STRIDED,
         strided_any: avx512::tall::STRIDED_ANY,
+        strided_any_run: avx512::tall::STRIDED_ANY_RUN,
         pixel_rows: avx512::tall::PIXEL_ROWS,
     },
     #[cfg(target_arch = "x86_64")]
@@ -174,6 +183,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: emu512::v3_512b_tall::select_t,
         strided_entries: &emu512::v3_512b_tall::STRIDED,
         strided_any: emu512::v3_512b_tall::STRIDED_ANY,
+        strided_any_run: emu512::v3_512b_tall::STRIDED_ANY_RUN,
         pixel_rows: emu512::v3_512b_tall::PIXEL_ROWS,
     },
     GemmKernel {
@@ -186,6 +196,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: emu512::scalar512b_tall::select_t,
         strided_entries: &emu512::scalar512b_tall::STRIDED,
         strided_any: emu512::scalar512b_tall::STRIDED_ANY,
+        strided_any_run: emu512::scalar512b_tall::STRIDED_ANY_RUN,
         pixel_rows: emu512::scalar512b_tall::PIXEL_ROWS,
     },
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
@@ -199,6 +210,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: avx512::ymm::select_t,
         strided_entries: &avx512::ymm::STRIDED,
         strided_any: avx512::ymm::STRIDED_ANY,
+        strided_any_run: avx512::ymm::STRIDED_ANY_RUN,
         pixel_rows: avx512::ymm::PIXEL_ROWS,
     },
     #[cfg(target_arch = "x86_64")]
@@ -212,6 +224,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: emu512::v3_ymm::select_t,
         strided_entries: &emu512::v3_ymm::STRIDED,
         strided_any: emu512::v3_ymm::STRIDED_ANY,
+        strided_any_run: emu512::v3_ymm::STRIDED_ANY_RUN,
         pixel_rows: emu512::v3_ymm::PIXEL_ROWS,
     },
     GemmKernel {
@@ -224,6 +237,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         select_t: emu512::scalar256b_ymm::select_t,
         strided_entries: &emu512::scalar256b_ymm::STRIDED,
         strided_any: emu512::scalar256b_ymm::STRIDED_ANY,
+        strided_any_run: emu512::scalar256b_ymm::STRIDED_ANY_RUN,
         pixel_rows: emu512::scalar256b_ymm::PIXEL_ROWS,
     },
 ];
