@@ -713,74 +713,91 @@ fn nchw_pixel_rows_sweep() {
     }
 }
 
-/// The run entry of every kernel (consecutive full tiles in one call) writes bitwise what the any-spacing entry
-/// writes tile by tile: one to five tiles, widths from the narrowest full-tile width to two panels, reductions around the unroll,
-/// spacings equal to and past the reduction, with and without bias, residual and clamp; nothing past the run's
-/// rows is written.
+/// The run entries of every kernel (consecutive full tiles in one call) write bitwise what the single-tile entries
+/// write tile by tile: the any-spacing entry (NHWC rows) and the pixel-row entry (A rows one float apart, elements a
+/// plane apart, C transposed); one to five tiles, widths from the narrowest full-tile width to two panels,
+/// reductions around the unroll, row spacings equal to and past the reduction, with and without bias, residual and
+/// clamp; nothing past the run's rows is written.
 #[test]
-fn gemm_spaced_runs_match_single_tiles() {
+fn gemm_runs_match_single_tiles() {
     let mut case = 0u64;
+    let guard = f32::from_bits(GUARD_BITS);
     for kern in kernels() {
         let (mr, nr) = (kern.mr, kern.nr());
-        for count in [1, 2, 5] {
-            // Full-tile entries take widths whose last panel is wider than `(nv - 1)` vectors.
-            for n in
-                [(kern.nv - 1) * kern.lanes + 1, nr, 2 * nr - 1, 2 * nr].into_iter().filter(|&n| kern.whole_panels(n))
-            {
-                for (k, rs) in [(1, 1), (16, 19), (33, 33), (40, 64)] {
-                    case += 1;
-                    let panels = n.div_ceil(nr);
-                    let (ldb, b_stride) = (nr, nr * (k + 1));
-                    let b = data(panels * b_stride, case);
-                    let a = data(count * mr * rs + 3, case + 1000);
-                    let res = data(count * mr * n + GUARD, case + 2000);
-                    let with_res = case.is_multiple_of(2);
-                    let (min, max) =
-                        if case.is_multiple_of(3) { (-0.25, 0.5) } else { (f32::NEG_INFINITY, f32::INFINITY) };
-                    macro_rules! tile {
-                        ($c:expr, $r:expr, $seg:expr) => {
-                            GemmTile {
-                                mr,
-                                nr: n,
-                                k,
-                                segs: 1,
-                                a: &$seg[..],
-                                csa: 1,
-                                rsa: rs,
-                                b: b[nr..].as_ptr(),
-                                ldb,
-                                b_stride,
-                                bias_col: if case % 4 == 1 { std::ptr::null() } else { b.as_ptr() },
-                                bias_row: std::ptr::null(),
-                                c: $c,
-                                rsc: n,
-                                res: if with_res { $r } else { std::ptr::null() },
-                                rsr: n,
-                                min,
-                                max,
-                            }
+        for transposed in [false, true] {
+            for count in [1, 2, 5] {
+                // Full-tile entries take widths whose last panel is wider than `(nv - 1)` vectors.
+                for n in [(kern.nv - 1) * kern.lanes + 1, nr, 2 * nr - 1, 2 * nr]
+                    .into_iter()
+                    .filter(|&n| kern.whole_panels(n))
+                {
+                    for (k, spacing) in [(1, 1), (16, 19), (33, 33), (40, 64)] {
+                        case += 1;
+                        let rows = count * mr;
+                        // (csa, rsa, A floats, rsc, C floats, A and C offsets of tile i)
+                        let (csa, rsa, alen, rsc) = if transposed {
+                            (rows + spacing % 7, 1, (rows + spacing % 7) * k, rows + 3)
+                        } else {
+                            (1, spacing, rows * spacing, n)
                         };
+                        let clen = if transposed { n * rsc } else { rows * n };
+                        let (a_step, c_step) = if transposed { (mr, mr) } else { (mr * spacing, mr * n) };
+                        let past_run =
+                            |idx: usize| if transposed { idx >= clen || idx % rsc >= rows } else { idx >= clen };
+                        let panels = n.div_ceil(nr);
+                        let (ldb, b_stride) = (nr, nr * (k + 1));
+                        let b = data(panels * b_stride, case);
+                        let a = data(alen + 3, case + 1000);
+                        let res = data(clen + GUARD, case + 2000);
+                        let with_res = case.is_multiple_of(2);
+                        let (min, max) =
+                            if case.is_multiple_of(3) { (-0.25, 0.5) } else { (f32::NEG_INFINITY, f32::INFINITY) };
+                        macro_rules! tile {
+                            ($c:expr, $r:expr, $seg:expr) => {
+                                GemmTile {
+                                    mr,
+                                    nr: n,
+                                    k,
+                                    segs: 1,
+                                    a: &$seg[..],
+                                    csa,
+                                    rsa,
+                                    b: b[nr..].as_ptr(),
+                                    ldb,
+                                    b_stride,
+                                    bias_col: if case % 4 == 1 { std::ptr::null() } else { b.as_ptr() },
+                                    bias_row: std::ptr::null(),
+                                    c: $c,
+                                    rsc,
+                                    res: if with_res { $r } else { std::ptr::null() },
+                                    rsr: rsc,
+                                    min,
+                                    max,
+                                }
+                            };
+                        }
+                        let (single, run) = if transposed {
+                            (kern.pixel_rows, kern.pixel_rows_run)
+                        } else {
+                            (kern.strided_any, kern.strided_any_run)
+                        };
+                        let mut want = vec![guard; clen + GUARD];
+                        for i in 0..count {
+                            let seg = [a[i * a_step..].as_ptr()];
+                            let t = tile!(want[i * c_step..].as_mut_ptr(), res[i * c_step..].as_ptr(), seg);
+                            // SAFETY: one full tile inside the buffers above.
+                            unsafe { single(&t) };
+                        }
+                        let mut got = vec![guard; clen + GUARD];
+                        let seg = [a.as_ptr()];
+                        let t = tile!(got.as_mut_ptr(), res.as_ptr(), seg);
+                        // SAFETY: `count` consecutive full tiles inside the same buffers.
+                        unsafe { run(&t, count) };
+                        let ctx = format!("{}: transposed {transposed}, {count} tiles, n {n}, k {k}", kern.name);
+                        assert!(got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()), "{ctx}");
+                        let untouched = got.iter().enumerate().filter(|&(i, _)| past_run(i));
+                        assert!(untouched.into_iter().all(|(_, g)| g.to_bits() == GUARD_BITS), "{ctx}: past the run");
                     }
-                    let guard = f32::from_bits(GUARD_BITS);
-                    let mut want = vec![guard; count * mr * n + GUARD];
-                    for i in 0..count {
-                        let seg = [a[i * mr * rs..].as_ptr()];
-                        let t = tile!(want[i * mr * n..].as_mut_ptr(), res[i * mr * n..].as_ptr(), seg);
-                        // SAFETY: one full tile inside the buffers above (rows `rs` apart, `k <= rs`).
-                        unsafe { (kern.strided_any)(&t) };
-                    }
-                    let mut got = vec![guard; count * mr * n + GUARD];
-                    let seg = [a.as_ptr()];
-                    let t = tile!(got.as_mut_ptr(), res.as_ptr(), seg);
-                    // SAFETY: `count` consecutive full tiles inside the same buffers.
-                    unsafe { (kern.strided_any_run)(&t, count) };
-                    let same = got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits());
-                    assert!(same, "{}: {count} tiles, n {n}, k {k}, rows {rs} apart", kern.name);
-                    assert!(
-                        got[count * mr * n..].iter().all(|g| g.to_bits() == GUARD_BITS),
-                        "{}: past the run",
-                        kern.name
-                    );
                 }
             }
         }

@@ -121,8 +121,48 @@ impl NchwGemm {
             // Full tiles without a narrow last panel go through the pixel-row entry (one pointer, the rows'
             // offsets folded into the loads).
             let whole = kern.whole_panels(ncols);
+            // The tile for `mr` pixels from `m0` through the pointers in `rows`.
+            let tile = tile_fn(|m0: usize, mr: usize, rows: &[*const f32]| GemmTile {
+                mr,
+                nr: ncols,
+                k: self.k,
+                segs: 1,
+                a: rows,
+                csa: plane,
+                rsa: 1,
+                // SAFETY (the offsets): the packed panel holds the bias row then k rows; output channel n0's
+                // pixels m0.. (and the residual's) are inside the output.
+                b: unsafe { panel.add(nr_full) },
+                ldb: nr_full,
+                b_stride: self.panel_stride,
+                bias_col: panel,
+                bias_row: core::ptr::null(),
+                c: unsafe { yp.get().add(y0 + m0) },
+                rsc: plane,
+                res: if rp.get().is_null() { core::ptr::null() } else { unsafe { rp.get().add(y0 + m0) } },
+                rsr: plane,
+                min: p.output_min,
+                max: p.output_max,
+            });
+            // Consecutive full tiles, `(first pixel, tiles)`, not yet computed: one call through the run entry.
+            let mut pending: Option<(usize, usize)> = None;
+            let flush = |pending: Option<(usize, usize)>| {
+                if let Some((m0, count)) = pending {
+                    // SAFETY: pixel m0 of channel 0 of this image and group is inside the input; the run's tiles
+                    // are full, of whole panels, pixels m0.. of this task (as for single tiles below).
+                    unsafe {
+                        let a = [xp.get().add(x0 + m0) as *const f32];
+                        (kern.pixel_rows_run)(&tile(m0, mr_full, &a), count);
+                    }
+                }
+            };
             for (m0, mr) in even_tiles(mrange, mr_full) {
                 let one = whole && mr == mr_full;
+                if one {
+                    pending = Some(pending.map_or((m0, 1), |(first, c)| (first, c + 1)));
+                    continue;
+                }
+                flush(pending.take());
                 let pointers = if one { 1 } else { mr };
                 for (i, r) in rows.iter_mut().enumerate().take(pointers) {
                     // SAFETY: pixel m0 + i of channel 0 of this image and group is inside the input; its other
@@ -135,26 +175,7 @@ impl NchwGemm {
                 // channel n0 + j's pixels m0..m0 + mr at y + y0 + j * plane + m0.., inside the output and written
                 // by this tile only; the residual likewise.
                 unsafe {
-                    let tile = GemmTile {
-                        mr,
-                        nr: ncols,
-                        k: self.k,
-                        segs: 1,
-                        a: &rows[..pointers],
-                        csa: plane,
-                        rsa: 1,
-                        b: panel.add(nr_full),
-                        ldb: nr_full,
-                        b_stride: self.panel_stride,
-                        bias_col: panel,
-                        bias_row: core::ptr::null(),
-                        c: yp.get().add(y0 + m0),
-                        rsc: plane,
-                        res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(y0 + m0) },
-                        rsr: plane,
-                        min: p.output_min,
-                        max: p.output_max,
-                    };
+                    let tile = tile(m0, mr, &rows[..pointers]);
                     if one {
                         (kern.pixel_rows)(&tile);
                     } else {
@@ -162,6 +183,7 @@ impl NchwGemm {
                     }
                 }
             }
+            flush(pending);
             Ok(())
         })
     }
@@ -320,6 +342,11 @@ impl NchwGemm {
             })
         })
     }
+}
+
+/// `f` itself, typed so that the tile it returns borrows the row pointers it is given.
+fn tile_fn<F: for<'a> Fn(usize, usize, &'a [*const f32]) -> GemmTile<'a>>(f: F) -> F {
+    f
 }
 
 /// 1x1, stride 1, unpadded: output pixel `m` of a plane reads input pixel `m`.

@@ -51,6 +51,8 @@ pub struct GemmKernel {
     pub strided_any_run: GemmRunFn,
     /// Full-tile transposed-C entry point with A rows one float apart (NCHW pixel rows, `rsa == 1`).
     pub pixel_rows: GemmFn,
+    /// `pixel_rows` over a run of consecutive full tiles in one call ([`generic::GemmRunFn`]).
+    pub pixel_rows_run: GemmRunFn,
 }
 
 impl GemmKernel {
@@ -89,6 +91,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_any: avx512::STRIDED_ANY,
         strided_any_run: avx512::STRIDED_ANY_RUN,
         pixel_rows: avx512::PIXEL_ROWS,
+        pixel_rows_run: avx512::PIXEL_ROWS_RUN,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -103,6 +106,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_any: avx2::STRIDED_ANY,
         strided_any_run: avx2::STRIDED_ANY_RUN,
         pixel_rows: avx2::PIXEL_ROWS,
+        pixel_rows_run: avx2::PIXEL_ROWS_RUN,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -117,6 +121,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_any: emu512::v3_512b::STRIDED_ANY,
         strided_any_run: emu512::v3_512b::STRIDED_ANY_RUN,
         pixel_rows: emu512::v3_512b::PIXEL_ROWS,
+        pixel_rows_run: emu512::v3_512b::PIXEL_ROWS_RUN,
     },
     #[cfg(target_arch = "aarch64")]
     GemmKernel {
@@ -131,6 +136,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_any: neon::STRIDED_ANY,
         strided_any_run: neon::STRIDED_ANY_RUN,
         pixel_rows: neon::PIXEL_ROWS,
+        pixel_rows_run: neon::PIXEL_ROWS_RUN,
     },
     GemmKernel {
         name: "f32_gemm_4x8__scalar",
@@ -144,6 +150,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_any: scalar::STRIDED_ANY,
         strided_any_run: scalar::STRIDED_ANY_RUN,
         pixel_rows: scalar::PIXEL_ROWS,
+        pixel_rows_run: scalar::PIXEL_ROWS_RUN,
     },
     GemmKernel {
         name: "f32_gemm_8x32__avx512_portable",
@@ -157,6 +164,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_any: emu512::scalar512b::STRIDED_ANY,
         strided_any_run: emu512::scalar512b::STRIDED_ANY_RUN,
         pixel_rows: emu512::scalar512b::PIXEL_ROWS,
+        pixel_rows_run: emu512::scalar512b::PIXEL_ROWS_RUN,
     },
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     GemmKernel {
@@ -171,6 +179,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_any: avx512::tall::STRIDED_ANY,
         strided_any_run: avx512::tall::STRIDED_ANY_RUN,
         pixel_rows: avx512::tall::PIXEL_ROWS,
+        pixel_rows_run: avx512::tall::PIXEL_ROWS_RUN,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -185,6 +194,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_any: emu512::v3_512b_tall::STRIDED_ANY,
         strided_any_run: emu512::v3_512b_tall::STRIDED_ANY_RUN,
         pixel_rows: emu512::v3_512b_tall::PIXEL_ROWS,
+        pixel_rows_run: emu512::v3_512b_tall::PIXEL_ROWS_RUN,
     },
     GemmKernel {
         name: "f32_gemm_16x16__avx512_portable",
@@ -198,6 +208,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_any: emu512::scalar512b_tall::STRIDED_ANY,
         strided_any_run: emu512::scalar512b_tall::STRIDED_ANY_RUN,
         pixel_rows: emu512::scalar512b_tall::PIXEL_ROWS,
+        pixel_rows_run: emu512::scalar512b_tall::PIXEL_ROWS_RUN,
     },
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     GemmKernel {
@@ -212,6 +223,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_any: avx512::ymm::STRIDED_ANY,
         strided_any_run: avx512::ymm::STRIDED_ANY_RUN,
         pixel_rows: avx512::ymm::PIXEL_ROWS,
+        pixel_rows_run: avx512::ymm::PIXEL_ROWS_RUN,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -226,6 +238,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_any: emu512::v3_ymm::STRIDED_ANY,
         strided_any_run: emu512::v3_ymm::STRIDED_ANY_RUN,
         pixel_rows: emu512::v3_ymm::PIXEL_ROWS,
+        pixel_rows_run: emu512::v3_ymm::PIXEL_ROWS_RUN,
     },
     GemmKernel {
         name: "f32_gemm_8x24__avx512_ymm_portable",
@@ -239,6 +252,7 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_any: emu512::scalar256b_ymm::STRIDED_ANY,
         strided_any_run: emu512::scalar256b_ymm::STRIDED_ANY_RUN,
         pixel_rows: emu512::scalar256b_ymm::PIXEL_ROWS,
+        pixel_rows_run: emu512::scalar256b_ymm::PIXEL_ROWS_RUN,
     },
 ];
 
