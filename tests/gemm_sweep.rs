@@ -660,6 +660,26 @@ fn narrow_outputs_and_short_reductions_use_the_tall_kernel() {
             }
         }
     }
+    // Grouped and spatial NHWC layers whose groups have 17-24 (or at most 8) outputs take the 8 x 24 tile too
+    // (per-group panels, indirect rows, padding, strides), on two threads.
+    let list = isas();
+    for (case, (c_in, c_out, groups, k, stride)) in
+        [(48, 48, 2, 3, 1), (40, 40, 2, 1, 2), (18, 60, 3, 3, 2), (64, 8, 1, 3, 1), (7, 24, 1, 5, 1)]
+            .into_iter()
+            .enumerate()
+    {
+        let p = Conv2dParams::new(11, 9, c_in, c_out, k, k)
+            .groups(groups)
+            .stride(stride, stride)
+            .padding(k / 2, k / 2, k / 2, k / 2)
+            .batch(2);
+        check_isas(&p, &list, true, Residual::InPlace, Clamp::Relu6, 2, 500 + case as u64)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let w = data(p.validate().unwrap().weight_len, 5);
+        let opts = PlanOptions { isa: Some(Isa::Avx512Portable), ..Default::default() };
+        let name = Conv2d::with_options(p, &w, None, opts).unwrap().kernel_choice().kernel;
+        assert_eq!(name, "f32_gemm_8x24__avx512_ymm_portable", "{p:?}");
+    }
 }
 
 /// NCHW 1x1 layers chosen for pixel rows on 16-lane kernels (by reduction length and idle lanes; output channels in
