@@ -5,7 +5,10 @@
 //! would leave lanes idle run the other way round: output pixels as broadcast rows (each A row reads one pixel
 //! across the channel planes), output channels in the lanes, written back as runs of pixels per channel.
 
-use super::{AlignedBuf, Blocks, SendPtr, call_gemm, call_gemm_as, choose_blocks, even_tiles, run_tasks, with_scratch};
+use super::{
+    AlignedBuf, Blocks, SendPtr, call_gemm, call_gemm_as, choose_blocks, even_tiles, full_tiles, run_tasks,
+    with_scratch,
+};
 use crate::error::Result;
 use crate::isa::Isa;
 use crate::pack::pack_panels;
@@ -119,7 +122,7 @@ impl NchwGemm {
             let mut rows = [core::ptr::null::<f32>(); 16];
             debug_assert!(mr_full <= rows.len());
             // Full tiles without a narrow last panel go through the pixel-row entry (one pointer, the rows'
-            // offsets folded into the loads).
+            // offsets folded into the loads), all of a task's in one call.
             let whole = kern.whole_panels(ncols);
             // The tile for `mr` pixels from `m0` through the pointers in `rows`.
             let tile = tile_fn(|m0: usize, mr: usize, rows: &[*const f32]| GemmTile {
@@ -144,46 +147,30 @@ impl NchwGemm {
                 min: p.output_min,
                 max: p.output_max,
             });
-            // Consecutive full tiles, `(first pixel, tiles)`, not yet computed: one call through the run entry.
-            let mut pending: Option<(usize, usize)> = None;
-            let flush = |pending: Option<(usize, usize)>| {
-                if let Some((m0, count)) = pending {
-                    // SAFETY: pixel m0 of channel 0 of this image and group is inside the input; the run's tiles
-                    // are full, of whole panels, pixels m0.. of this task (as for single tiles below).
-                    unsafe {
-                        let a = [xp.get().add(x0 + m0) as *const f32];
-                        (kern.pixel_rows_run)(&tile(m0, mr_full, &a), count);
-                    }
+            // The leading full tiles (`even_tiles` puts them first): one call through the run entry.
+            let ran = if whole { full_tiles(mrange.len(), mr_full) } else { 0 };
+            if ran > 0 {
+                // SAFETY: pixel mrange.start of channel 0 of this image and group is inside the input, its tile
+                // rows i floats further (i < mr_full) and channels `plane` apart; the run's tiles are full, of whole
+                // panels, this task's pixels, their outputs as for the single tiles below.
+                unsafe {
+                    let a = [xp.get().add(x0 + mrange.start) as *const f32];
+                    (kern.pixel_rows_run)(&tile(mrange.start, mr_full, &a), ran);
                 }
-            };
-            for (m0, mr) in even_tiles(mrange, mr_full) {
-                let one = whole && mr == mr_full;
-                if one {
-                    pending = Some(pending.map_or((m0, 1), |(first, c)| (first, c + 1)));
-                    continue;
-                }
-                flush(pending.take());
-                let pointers = if one { 1 } else { mr };
-                for (i, r) in rows.iter_mut().enumerate().take(pointers) {
+            }
+            // The others (short tiles, or a narrow last panel): a pointer per row.
+            for (m0, mr) in even_tiles(mrange, mr_full).skip(ran) {
+                for (i, r) in rows.iter_mut().enumerate().take(mr) {
                     // SAFETY: pixel m0 + i of channel 0 of this image and group is inside the input; its other
                     // channels are `plane` floats apart, cin_g of them.
                     *r = unsafe { xp.get().add(x0 + m0 + i) };
                 }
-                // SAFETY: A rows hold k = cin_g elements `plane` apart (above; through the pixel-row entry, row i
-                // is pixel m0 + i, i floats after the one pointer, i < mr_full); the panels of columns
-                // n0..n0 + ncols hold bias + k rows of nr_full floats, panel_stride apart; transposed C: output
-                // channel n0 + j's pixels m0..m0 + mr at y + y0 + j * plane + m0.., inside the output and written
-                // by this tile only; the residual likewise.
-                unsafe {
-                    let tile = tile(m0, mr, &rows[..pointers]);
-                    if one {
-                        (kern.pixel_rows)(&tile);
-                    } else {
-                        call_gemm_as(kern, tile, true);
-                    }
-                }
+                // SAFETY: A rows hold k = cin_g elements `plane` apart (above); the panels of columns n0..n0 + ncols
+                // hold bias + k rows of nr_full floats, panel_stride apart; transposed C: output channel n0 + j's
+                // pixels m0..m0 + mr at y + y0 + j * plane + m0.., inside the output and written by this tile only;
+                // the residual likewise.
+                unsafe { call_gemm_as(kern, tile(m0, mr, &rows[..mr]), true) };
             }
-            flush(pending);
             Ok(())
         })
     }

@@ -3,7 +3,9 @@
 //! input pixels a kernel row covers are `kw * c_in` contiguous floats) or one per tap; padding through a zero row,
 //! kernel rows cut by the left/right border gathered into per-thread scratch.
 
-use super::{AlignedBuf, SendPtr, call_gemm, choose_blocks, even_tiles, run_tasks, with_grown, with_scratch};
+use super::{
+    AlignedBuf, SendPtr, call_gemm, choose_blocks, even_tiles, full_tiles, run_tasks, with_grown, with_scratch,
+};
 use crate::error::Result;
 use crate::pack::pack_panels;
 use crate::params::{Conv2dParams, Shape};
@@ -106,14 +108,15 @@ impl NhwcGemm {
         let inner_x = inner(s.out_width, p.in_width, kw, p.stride_width, p.dilation_width, p.pad_left);
         // Rows a fixed distance apart: the stems' kernel rows (fixed-spacing entries) and 1x1 layers read in place
         // (any spacing).
-        let strided = match rows {
-            RowMode::KernelRow => kernel.strided(p.stride_width * p.c_in),
-            RowMode::Pixel if contiguous => Some(kernel.strided(p.c_in).unwrap_or(kernel.strided_any)),
-            _ => None,
+        // Contiguous 1x1 layers through the any-spacing entry also run a task's full tiles in one call (`run`).
+        let (strided, run) = match rows {
+            RowMode::KernelRow => (kernel.strided(p.stride_width * p.c_in), None),
+            RowMode::Pixel if contiguous => match kernel.strided(p.c_in) {
+                Some(entry) => (Some(entry), None),
+                None => (Some(kernel.strided_any), Some(kernel.strided_any_run)),
+            },
+            _ => (None, None),
         };
-        // Contiguous 1x1 layers through the any-spacing entry run their full tiles in runs, one call each.
-        let run = (rows == RowMode::Pixel && contiguous && kernel.strided(p.c_in).is_none())
-            .then_some(kernel.strided_any_run);
         Ok(NhwcGemm {
             strided,
             run,
@@ -174,21 +177,15 @@ impl NhwcGemm {
                     let (n0, ncols) = (nrange.start, nrange.len());
                     let panel =
                         self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
-                    let mut pix = Pixel::of(mrange.start, s);
-                    // Consecutive full tiles of a contiguous layer, `(first row, tiles)`, not yet computed.
-                    let mut pending: Option<(usize, usize)> = None;
-                    let flush = |pending: Option<(usize, usize)>, segs: &mut [*const f32]| {
-                        if let (Some(run), Some((m0, count))) = (self.run, pending) {
-                            // SAFETY: rows m0..m0 + count * mr_full are full tiles of this task, contiguous.
-                            unsafe { self.run_tiles(run, p, s, xg, g, m0, count, ncols, panel, yp, rp, n0, segs) };
-                        }
-                    };
-                    for (m0, mr) in even_tiles(mrange, mr_full) {
-                        if self.run.is_some() && mr == mr_full && kern.whole_panels(ncols) {
-                            pending = Some(pending.map_or((m0, 1), |(first, n)| (first, n + 1)));
-                            continue;
-                        }
-                        flush(pending.take(), rows);
+                    // The leading full tiles of a contiguous layer: one call through the run entry.
+                    let run = self.run.filter(|_| kern.whole_panels(ncols));
+                    let ran = run.map_or(0, |_| full_tiles(mrange.len(), mr_full));
+                    if let (Some(run), 1..) = (run, ran) {
+                        // SAFETY: rows mrange.start.. of `ran` full tiles are this task's, contiguous.
+                        unsafe { self.run_tiles(run, p, s, xg, g, mrange.start, ran, ncols, panel, yp, rp, n0, rows) };
+                    }
+                    let mut pix = Pixel::of(mrange.start + ran * mr_full, s);
+                    for (m0, mr) in even_tiles(mrange, mr_full).skip(ran) {
                         // SAFETY: `x` holds the whole input, `y` (and `res`) the whole output (caller
                         // contract); this micro-tile's outputs are written by this call only.
                         if unsafe { self.strided_tile(p, s, xg, g, pix, mr, ncols, panel, yp, rp, n0, m0, rows) } {
@@ -228,7 +225,6 @@ impl NhwcGemm {
                             call_gemm(kern, self.tile(p, &rows[..mr * self.segs], mr, ncols, panel, yp, rp, off));
                         }
                     }
-                    flush(pending, rows);
                     Ok(())
                 })
             })

@@ -145,6 +145,21 @@ pub(crate) fn even_tiles(range: std::ops::Range<usize>, mr: usize) -> impl Itera
     })
 }
 
+/// How many of [`even_tiles`]`(range, mr)`'s tiles (for a range of `len` rows) have the full `mr` rows: they are
+/// its first tiles (all of them when `mr` divides `len`, the first `len % tiles` when the tiles are one row short).
+pub(crate) fn full_tiles(len: usize, mr: usize) -> usize {
+    let tiles = len.div_ceil(mr);
+    if tiles == 0 {
+        return 0;
+    }
+    let (base, extra) = (len / tiles, len % tiles);
+    match mr - base {
+        0 => tiles,
+        1 => extra,
+        _ => 0,
+    }
+}
+
 /// A 64-byte aligned, zero-initialised f32 buffer whose allocation failure is an error, not an abort.
 #[derive(Debug, Clone)]
 pub(crate) struct AlignedBuf {
@@ -231,5 +246,18 @@ mod tests {
         assert_eq!(resolve_threads(64, 3 * f + 1), 3.min(cores));
         assert_eq!(resolve_threads(0, 0), 1);
         assert_eq!(resolve_threads(8, 0), 1);
+    }
+
+    /// `full_tiles` counts exactly the leading full tiles of `even_tiles`, and no full tile follows them.
+    #[test]
+    fn full_tiles_lead_even_tiles() {
+        for mr in 1..=17 {
+            for len in 0..300 {
+                let tiles: Vec<_> = even_tiles(100..100 + len, mr).collect();
+                let full = full_tiles(len, mr);
+                assert!(tiles[..full].iter().all(|&(_, rows)| rows == mr), "len {len} mr {mr}");
+                assert!(tiles[full..].iter().all(|&(_, rows)| rows < mr), "len {len} mr {mr}");
+            }
+        }
     }
 }

@@ -35,9 +35,9 @@ pub mod ymm {
     use pulp::x86::{V3, V4};
 
     /// Rows per tile.
-    pub const MR: usize = 8;
+    pub const MR: usize = super::super::AVX512_YMM_MR;
     /// Vectors (of 8 lanes) per tile row.
-    pub const NV: usize = 3;
+    pub const NV: usize = super::super::AVX512_YMM_NV;
 
     super::super::generic::gemm_entry_points!(
         V3,

@@ -24,6 +24,10 @@ pub const AVX512_MR: usize = 8;
 pub const AVX512_TALL_MR: usize = 16;
 /// Vectors per row of the AVX-512 kernels, shared with their 16-lane stand-ins.
 pub const AVX512_NV: usize = 2;
+/// Rows of the AVX-512 8-lane tile (8 x 24), shared with its stand-ins.
+pub const AVX512_YMM_MR: usize = 8;
+/// Vectors (of 8 lanes) per row of the AVX-512 8-lane tile, shared with its stand-ins.
+pub const AVX512_YMM_NV: usize = 3;
 
 /// One GEMM micro-kernel family member: an ISA's tile shape and its entry points.
 #[derive(Clone, Copy, Debug)]
@@ -214,9 +218,9 @@ pub static REGISTRY: &[GemmKernel] = &[
     GemmKernel {
         name: "f32_gemm_8x24__avx512_ymm",
         isa: Isa::Avx512,
-        mr: avx512::ymm::MR,
+        mr: AVX512_YMM_MR,
         lanes: 8,
-        nv: avx512::ymm::NV,
+        nv: AVX512_YMM_NV,
         select: avx512::ymm::select,
         select_t: avx512::ymm::select_t,
         strided_entries: &avx512::ymm::STRIDED,
@@ -229,9 +233,9 @@ pub static REGISTRY: &[GemmKernel] = &[
     GemmKernel {
         name: "f32_gemm_8x24__avx512_ymm_on_avx2",
         isa: Isa::Avx512OnAvx2,
-        mr: 8,
+        mr: AVX512_YMM_MR,
         lanes: 8,
-        nv: 3,
+        nv: AVX512_YMM_NV,
         select: emu512::v3_ymm::select,
         select_t: emu512::v3_ymm::select_t,
         strided_entries: &emu512::v3_ymm::STRIDED,
@@ -243,9 +247,9 @@ pub static REGISTRY: &[GemmKernel] = &[
     GemmKernel {
         name: "f32_gemm_8x24__avx512_ymm_portable",
         isa: Isa::Avx512Portable,
-        mr: 8,
+        mr: AVX512_YMM_MR,
         lanes: 8,
-        nv: 3,
+        nv: AVX512_YMM_NV,
         select: emu512::scalar256b_ymm::select,
         select_t: emu512::scalar256b_ymm::select_t,
         strided_entries: &emu512::scalar256b_ymm::STRIDED,
@@ -300,7 +304,7 @@ pub fn for_nhwc(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
 
 /// Whether padding `n` columns to `narrow`-lane vectors instead of `wide`-lane ones saves at least an eighth of the
 /// wide padding.
-pub fn narrow_pays(n: usize, wide: usize, narrow: usize) -> bool {
+fn narrow_pays(n: usize, wide: usize, narrow: usize) -> bool {
     let (w, s) = (n.next_multiple_of(wide), n.next_multiple_of(narrow));
     n > 0 && 8 * (w - s) >= w
 }
