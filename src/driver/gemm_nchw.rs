@@ -443,8 +443,18 @@ unsafe fn pack_block(
                 rows.for_each(|d| d[..r.len].fill(0.0));
             } else if ix >= 0 && last < w as isize {
                 let from = iy as usize * w + ix as usize;
+                let span = (last - ix) as usize + 1;
                 for (ci, d) in rows.enumerate() {
-                    copy_strided(&mut d[..r.len], &src[ci * hw + from..][..=(last - ix) as usize], sw);
+                    // The same run of the plane PACK_PREFETCH_PLANES ahead: each run reads another page, which the
+                    // hardware prefetcher does not follow.
+                    if ci + PACK_PREFETCH_PLANES < s.cin_g {
+                        let ahead = &src[(ci + PACK_PREFETCH_PLANES) * hw + from..][..span];
+                        for j in (0..span).step_by(16) {
+                            crate::simd::prefetch(ahead[j..].as_ptr());
+                        }
+                        crate::simd::prefetch(ahead[span - 1..].as_ptr());
+                    }
+                    copy_strided(&mut d[..r.len], &src[ci * hw + from..][..span], sw);
                 }
             } else {
                 // Cut by the left/right border: zeros outside columns `t_lo..t_hi` of the run, a copy inside.
@@ -472,6 +482,10 @@ unsafe fn pack_block(
         }
     }
 }
+
+/// How many channel planes ahead [`pack_block`] prefetches a run's input (measured on Zen 4: stride-2 1x1 layers
+/// 1.01-1.03x at 2-8 planes, 3x3 layers unchanged).
+const PACK_PREFETCH_PLANES: usize = 4;
 
 /// A run of output pixels on one output row inside one packed panel.
 #[derive(Clone, Copy, Debug)]
