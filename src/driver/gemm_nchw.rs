@@ -511,17 +511,18 @@ fn copy_strided(dst: &mut [f32], src: &[f32], sw: usize) {
     }
 }
 
-/// Copies every other float of `src` (`src[2 * t]`) into `dst[t]`: fixed-size chunks the compiler turns into
-/// vector shuffles (a stride-2 row run, e.g. a stem's); `src` holds `2 * dst.len() - 1` floats.
+/// Copies every other float of `src` (`src[2 * t]`) into `dst[t]` (a stride-2 row run, e.g. a stem's): a loop over
+/// pairs, which the compiler turns into vector shuffles (fixed chunks of four compiled to one scalar move per float),
+/// then the last float alone; `src` holds `2 * dst.len() - 1` floats.
 #[inline(always)]
 fn copy_even(dst: &mut [f32], src: &[f32]) {
-    let n4 = dst.len() / 4;
-    for (i, d4) in dst[..4 * n4].chunks_exact_mut(4).enumerate() {
-        let s = &src[8 * i..8 * i + 7];
-        d4.copy_from_slice(&[s[0], s[2], s[4], s[6]]);
+    let n = dst.len();
+    let pairs = src.len() / 2;
+    for (d, s) in dst.iter_mut().zip(src.chunks_exact(2)) {
+        *d = s[0];
     }
-    for t in 4 * n4..dst.len() {
-        dst[t] = src[2 * t];
+    if pairs < n {
+        dst[n - 1] = src[2 * (n - 1)];
     }
 }
 
@@ -536,5 +537,24 @@ fn copy_short(dst: &mut [f32], src: &[f32]) {
     }
     for (a, b) in d.into_remainder().iter_mut().zip(s.remainder()) {
         *a = *b;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_strided;
+
+    #[test]
+    fn strided_copies_take_every_stride_th_float() {
+        for sw in 1..=4 {
+            for n in 1..=41 {
+                let src: Vec<f32> = (0..(n - 1) * sw + 1).map(|i| i as f32).collect();
+                let mut dst = vec![-1.0; n + 1];
+                copy_strided(&mut dst[..n], &src, sw);
+                let want: Vec<f32> = (0..n).map(|t| (t * sw) as f32).collect();
+                assert_eq!(&dst[..n], &want[..], "stride {sw}, {n} floats");
+                assert_eq!(dst[n], -1.0, "stride {sw}, {n} floats: wrote past the end");
+            }
+        }
     }
 }
