@@ -460,11 +460,19 @@ proptest! {
 #[test]
 fn nhwc_input_at_every_offset_within_a_vector() {
     for isa in isas() {
-        // Multiples of 16 lanes from where shifting pays on 8 and 16 lanes (over one 128-channel group), and one
-        // that is not a multiple of the lanes.
-        for (c, k, st, d) in
-            [(208, 3, 1, 1), (240, 3, 2, 1), (208, 5, 1, 1), (209, 3, 1, 1), (208, 3, 1, 2), (96, 3, 2, 1)]
-        {
+        // Multiples of 16 lanes from where shifting pays on 8 and 16 lanes (over one 128-channel group), one that
+        // is not a multiple of the lanes, and 144 and 192 channels, whose last tiles ride along with the group
+        // before them (one call of up to seven tiles).
+        for (c, k, st, d) in [
+            (208, 3, 1, 1),
+            (240, 3, 2, 1),
+            (208, 5, 1, 1),
+            (209, 3, 1, 1),
+            (208, 3, 1, 2),
+            (96, 3, 2, 1),
+            (144, 3, 1, 1),
+            (192, 3, 2, 1),
+        ] {
             let p = dw(9, 11, c, (k, k), Layout::Nhwc)
                 .stride(st, st)
                 .dilation(d, d)

@@ -317,8 +317,10 @@ impl DwNhwc {
                     // it walks the row.
                     let mut g0 = t0;
                     while g0 < t1 {
-                        // A head tile rides along with the first group.
-                        let gn = (group + usize::from(shift > 0 && g0 == 0)).min(t1 - g0);
+                        // A head tile rides along with the first group, and so do the last tiles when they would
+                        // make a group of half the size or less (a whole pass over the row for a few channels).
+                        let gn = group + usize::from(shift > 0 && g0 == 0);
+                        let gn = if t1 - g0 <= gn + group / 2 { t1 - g0 } else { gn };
                         let c0 = tiling.start(g0) - o0;
                         for (gr, r) in grows.iter_mut().zip(&rows) {
                             // SAFETY: channel c0 of the task's channels lies inside a present row's pixel.
