@@ -214,7 +214,7 @@ fn sweep_nhwc_interior_lengths() {
     for isa in isas() {
         let l = lanes_of(isa);
         for (k, st) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
-            for ow in 1..=14 {
+            for ow in 1..=18 {
                 let w = (ow - 1) * st + 1;
                 for m in [1, 2] {
                     let c = if m == 1 { 4 * l + 3 } else { l + 1 };

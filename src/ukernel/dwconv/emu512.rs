@@ -12,7 +12,8 @@ pub mod v3_512b {
         crate::isa::Isa::Avx512OnAvx2,
         16,
         32,
-        "avx512_on_avx2"
+        "avx512_on_avx2",
+        6
     );
 }
 
@@ -25,6 +26,7 @@ pub mod scalar512b {
         crate::isa::Isa::Avx512Portable,
         16,
         32,
-        "avx512_portable"
+        "avx512_portable",
+        6
     );
 }
