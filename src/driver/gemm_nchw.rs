@@ -517,12 +517,11 @@ fn copy_strided(dst: &mut [f32], src: &[f32], sw: usize) {
 #[inline(always)]
 fn copy_even(dst: &mut [f32], src: &[f32]) {
     let n = dst.len();
-    let pairs = src.len() / 2;
     for (d, s) in dst.iter_mut().zip(src.chunks_exact(2)) {
         *d = s[0];
     }
-    if pairs < n {
-        dst[n - 1] = src[2 * (n - 1)];
+    if let Some(last) = dst.last_mut() {
+        *last = src[2 * (n - 1)];
     }
 }
 
