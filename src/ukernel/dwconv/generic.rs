@@ -43,6 +43,27 @@ pub trait DwSimd: Simd {
         }
     }
 
+    /// The even and the odd elements of the `2 * lanes` floats `a ++ b`, both in the same lane order, which
+    /// [`DwSimd::split_order`] puts back into element order and [`DwSimd::split_shift_in`] shifts in: on AVX-512
+    /// one in-lane shuffle each (cheaper than [`DwSimd::deinterleave`]'s two-source permutes), the exact split
+    /// elsewhere.
+    #[inline(always)]
+    fn split_pairs(self, a: Self::f32s, b: Self::f32s) -> (Self::f32s, Self::f32s) {
+        self.deinterleave(a, b)
+    }
+
+    /// [`DwSimd::shift_in`] for vectors in [`DwSimd::split_pairs`]' lane order.
+    #[inline(always)]
+    fn split_shift_in(self, prev: Self::f32s, cur: Self::f32s, r: usize) -> Self::f32s {
+        self.shift_in(prev, cur, r)
+    }
+
+    /// A vector whose lanes are in [`DwSimd::split_pairs`]' order, in element order.
+    #[inline(always)]
+    fn split_order(self, v: Self::f32s) -> Self::f32s {
+        v
+    }
+
     /// `cur` moved up by `r` lanes (`0 < r < lanes`), the top `r` lanes of `prev` shifted in below:
     /// `[prev[lanes - r..], cur[..lanes - r]]`.
     #[inline(always)]
@@ -154,6 +175,43 @@ impl DwSimd for pulp::x86::V3 {
     }
 }
 
+/// The lane of split element `j` (`j < 16`) in AVX-512's [`DwSimd::split_pairs`] order.
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+const fn v4_split_lane(j: usize) -> usize {
+    4 * ((j % 8) / 2) + 2 * (j / 8) + j % 2
+}
+
+/// The lanes of element order from AVX-512's [`DwSimd::split_pairs`] order: lane `j` takes split element `j`.
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+static V4_SPLIT_ORDER: [i32; 16] = {
+    let mut t = [0i32; 16];
+    let mut j = 0;
+    while j < 16 {
+        t[j] = v4_split_lane(j) as i32;
+        j += 1;
+    }
+    t
+};
+
+/// `_mm512_permutex2var_ps(prev, idx, cur)` indices of AVX-512's [`DwSimd::split_shift_in`], row `r - 1` for a
+/// shift by `r` lanes: the lane holding split element `j` takes element `j - r` of `cur`, or of `prev` (its
+/// element `16 + j - r`) below zero.
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+static V4_SPLIT_SHIFT: [[i32; 16]; 15] = {
+    let mut t = [[0i32; 16]; 15];
+    let mut r = 1;
+    while r < 16 {
+        let mut j = 0;
+        while j < 16 {
+            t[r - 1][v4_split_lane(j)] =
+                if j >= r { 16 + v4_split_lane(j - r) } else { v4_split_lane(16 + j - r) } as i32;
+            j += 1;
+        }
+        r += 1;
+    }
+    t
+};
+
 #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
 impl DwSimd for pulp::x86::V4 {
     #[inline(always)]
@@ -164,6 +222,36 @@ impl DwSimd for pulp::x86::V4 {
         let ie = f._mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         let io = f._mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
         (bits(f._mm512_permutex2var_ps(a, ie, b)), bits(f._mm512_permutex2var_ps(a, io, b)))
+    }
+
+    #[inline(always)]
+    fn split_pairs(self, a: Self::f32s, b: Self::f32s) -> (Self::f32s, Self::f32s) {
+        use core::arch::x86_64::__m512;
+        let (a, b): (__m512, __m512) = (bits(a), bits(b));
+        let f = self.avx512f;
+        // Lanes 4L..4L + 4 (128-bit lane L) take a[4L], a[4L + 2], b[4L], b[4L + 2] (and the odd ones): split
+        // elements 2L, 2L + 1, 2L + 8, 2L + 9 ([`v4_split_lane`] inverts this).
+        (bits(f._mm512_shuffle_ps::<0x88>(a, b)), bits(f._mm512_shuffle_ps::<0xDD>(a, b)))
+    }
+
+    #[inline(always)]
+    fn split_shift_in(self, prev: Self::f32s, cur: Self::f32s, r: usize) -> Self::f32s {
+        use core::arch::x86_64::__m512;
+        let f = self.avx512f;
+        // `r < lanes` (contract).
+        let t = &V4_SPLIT_SHIFT[r - 1];
+        // SAFETY: `t` holds 16 indices; this backend implies AVX-512F.
+        let idx = unsafe { f._mm512_loadu_si512(t.as_ptr().cast()) };
+        bits(f._mm512_permutex2var_ps(bits::<_, __m512>(prev), idx, bits::<_, __m512>(cur)))
+    }
+
+    #[inline(always)]
+    fn split_order(self, v: Self::f32s) -> Self::f32s {
+        use core::arch::x86_64::__m512;
+        let f = self.avx512f;
+        // SAFETY: 16 indices; this backend implies AVX-512F.
+        let idx = unsafe { f._mm512_loadu_si512(V4_SPLIT_ORDER.as_ptr().cast()) };
+        bits(f._mm512_permutexvar_ps(idx, bits::<_, __m512>(v)))
     }
 
     #[inline(always)]
@@ -969,7 +1057,7 @@ unsafe fn direct_load<S: DwSimd, const ST: usize, const EDGE: bool>(
             (edge_load::<S, EDGE>(simd, row, c, masks[0]), simd.splat_f32s(0.0))
         } else {
             let l = S::F32_LANES as isize;
-            simd.deinterleave(
+            simd.split_pairs(
                 edge_load::<S, EDGE>(simd, row, c, masks[0]),
                 edge_load::<S, EDGE>(simd, row, c + l, masks[1]),
             )
@@ -1000,6 +1088,13 @@ const fn window(smax: usize, lanes: usize) -> usize {
 fn tap<S: DwSimd>(simd: S, win: &[S::f32s; MAX_WIN], s: usize) -> S::f32s {
     let (q, r) = (s / S::F32_LANES, s % S::F32_LANES);
     if r == 0 { win[q] } else { simd.shift_in(win[q + 1], win[q], r) }
+}
+
+/// [`tap`] for windows of vectors in [`DwSimd::split_pairs`]' lane order.
+#[inline(always)]
+fn split_tap<S: DwSimd>(simd: S, win: &[S::f32s; MAX_WIN], s: usize) -> S::f32s {
+    let (q, r) = (s / S::F32_LANES, s % S::F32_LANES);
+    if r == 0 { win[q] } else { simd.split_shift_in(win[q + 1], win[q], r) }
 }
 
 /// Largest window of the direct kernels (5 x 5, stride 1, one lane).
@@ -1036,7 +1131,7 @@ unsafe fn direct_vector<S: DwSimd, const K: usize, const ST: usize, const RR: us
                 // Column offset `m = kx + 2 - K`: odd `m` reads the odd vector, shifted up by `(1 - m) / 2`.
                 let m = kx as isize + 2 - K as isize;
                 let s = ((1 - m) / 2) as usize;
-                if m & 1 == 1 { tap(simd, &wo[i], s) } else { tap(simd, &we[i], s) }
+                if m & 1 == 1 { split_tap(simd, &wo[i], s) } else { split_tap(simd, &we[i], s) }
             };
         }
         for (r, acc) in acc.iter_mut().enumerate() {
@@ -1121,6 +1216,7 @@ unsafe fn nchw_direct_rows<S: DwSimd, const K: usize, const ST: usize, const RR:
         // SAFETY: outputs `ox0 .. ox0 + nl` of rows `oy .. oy + RR` are inside the output (contract).
         unsafe {
             for (r, acc) in acc.into_iter().enumerate() {
+                let acc = if ST == 2 { simd.split_order(acc) } else { acc };
                 let off = (oy + r) * a.ow + ox0;
                 if nl == lanes {
                     epi.finish::<false>(simd, acc, a.y, a.res, off, full);
