@@ -181,7 +181,8 @@ const fn v4_split_lane(j: usize) -> usize {
     4 * ((j % 8) / 2) + 2 * (j / 8) + j % 2
 }
 
-/// The lanes of element order from AVX-512's [`DwSimd::split_pairs`] order: lane `j` takes split element `j`.
+/// `_mm512_permutexvar_ps` indices that put AVX-512's [`DwSimd::split_pairs`] order back into element order: lane
+/// `j` takes the lane holding split element `j`.
 #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
 static V4_SPLIT_ORDER: [i32; 16] = {
     let mut t = [0i32; 16];
@@ -1768,3 +1769,54 @@ macro_rules! dw_entry_points {
     };
 }
 pub(crate) use dw_entry_points;
+
+#[cfg(all(test, target_arch = "x86_64", feature = "x86-v4"))]
+mod tests {
+    use super::{V4_SPLIT_ORDER, V4_SPLIT_SHIFT};
+
+    /// `vshufps` on 16 lanes: per 128-bit lane, two elements of `a` then two of `b`, chosen by `imm`.
+    fn shuffle_ps(a: &[f32; 16], b: &[f32; 16], imm: usize) -> [f32; 16] {
+        core::array::from_fn(|i| {
+            let (base, k) = (i / 4 * 4, i % 4);
+            let sel = (imm >> (2 * k)) & 3;
+            if k < 2 { a[base + sel] } else { b[base + sel] }
+        })
+    }
+
+    /// `vpermt2ps`: lane `i` takes element `idx[i]` of `a ++ b`.
+    fn permute2(a: &[f32; 16], idx: &[i32; 16], b: &[f32; 16]) -> [f32; 16] {
+        core::array::from_fn(|i| {
+            let j = idx[i] as usize;
+            if j < 16 { a[j] } else { b[j - 16] }
+        })
+    }
+
+    /// `vpermps`: lane `i` takes element `idx[i]` of `a`.
+    fn permute(idx: &[i32; 16], a: &[f32; 16]) -> [f32; 16] {
+        core::array::from_fn(|i| a[idx[i] as usize])
+    }
+
+    /// The AVX-512 split tables against their definitions: splitting two vectors with the in-lane shuffles and
+    /// putting the result in order gives the even and odd elements; shifting in the split order by every `r` and
+    /// putting the result in order gives the element-order shift of the split rows.
+    #[test]
+    fn split_tables_match_element_order() {
+        let row: Vec<f32> = (0..64).map(|i| i as f32).collect();
+        let v = |o: usize| -> [f32; 16] { core::array::from_fn(|i| row[o + i]) };
+        // Two consecutive pairs of a row: columns 0..32 (previous) and 32..64 (current).
+        let (pe, po) = (shuffle_ps(&v(0), &v(16), 0x88), shuffle_ps(&v(0), &v(16), 0xDD));
+        let (ce, co) = (shuffle_ps(&v(32), &v(48), 0x88), shuffle_ps(&v(32), &v(48), 0xDD));
+        let even: [f32; 16] = core::array::from_fn(|j| (32 + 2 * j) as f32);
+        let odd: [f32; 16] = core::array::from_fn(|j| (33 + 2 * j) as f32);
+        assert_eq!(permute(&V4_SPLIT_ORDER, &ce), even);
+        assert_eq!(permute(&V4_SPLIT_ORDER, &co), odd);
+        for r in 1..16 {
+            let se = permute(&V4_SPLIT_ORDER, &permute2(&pe, &V4_SPLIT_SHIFT[r - 1], &ce));
+            let so = permute(&V4_SPLIT_ORDER, &permute2(&po, &V4_SPLIT_SHIFT[r - 1], &co));
+            let want_e: [f32; 16] = core::array::from_fn(|j| (32 + 2 * j as isize - 2 * r as isize) as f32);
+            let want_o: [f32; 16] = core::array::from_fn(|j| (33 + 2 * j as isize - 2 * r as isize) as f32);
+            assert_eq!(se, want_e, "even, shift {r}");
+            assert_eq!(so, want_o, "odd, shift {r}");
+        }
+    }
+}
