@@ -44,9 +44,9 @@ pub trait DwSimd: Simd {
     }
 
     /// The even and the odd elements of the `2 * lanes` floats `a ++ b`, both in the same lane order, which
-    /// [`DwSimd::split_order`] puts back into element order and [`DwSimd::split_shift_in`] shifts in: on AVX-512
-    /// one in-lane shuffle each (cheaper than [`DwSimd::deinterleave`]'s two-source permutes), the exact split
-    /// elsewhere.
+    /// [`DwSimd::split_order`] puts back into element order and [`DwSimd::split_shift_in`] shifts in: on AVX2 and
+    /// AVX-512 one in-lane shuffle each (cheaper than [`DwSimd::deinterleave`]'s cross-lane permutes), the exact
+    /// split elsewhere.
     #[inline(always)]
     fn split_pairs(self, a: Self::f32s, b: Self::f32s) -> (Self::f32s, Self::f32s) {
         self.deinterleave(a, b)
@@ -120,6 +120,49 @@ impl DwSimd for pulp::Scalar512b {}
 #[cfg(target_arch = "x86_64")]
 impl DwSimd for pulp::x86::V3_512b {}
 
+/// The lane of split element `j` (`j < 8`) in AVX2's [`DwSimd::split_pairs`] order.
+#[cfg(target_arch = "x86_64")]
+const fn v3_split_lane(j: usize) -> usize {
+    4 * ((j % 4) / 2) + 2 * (j / 4) + j % 2
+}
+
+/// `_mm256_permutevar8x32_ps` indices that put AVX2's [`DwSimd::split_pairs`] order back into element order: lane
+/// `j` takes the lane holding split element `j`.
+#[cfg(target_arch = "x86_64")]
+static V3_SPLIT_ORDER: [i32; 8] = {
+    let mut t = [0i32; 8];
+    let mut j = 0;
+    while j < 8 {
+        t[j] = v3_split_lane(j) as i32;
+        j += 1;
+    }
+    t
+};
+
+/// AVX2's [`DwSimd::split_shift_in`], row `r - 1` for a shift by `r` lanes: `[indices into cur, indices into prev,
+/// blend mask]`. The lane holding split element `j` takes element `j - r` of `cur`, or (mask set) element `8 + j -
+/// r` of `prev` below zero.
+#[cfg(target_arch = "x86_64")]
+static V3_SPLIT_SHIFT: [[[i32; 8]; 3]; 7] = {
+    let mut t = [[[0i32; 8]; 3]; 7];
+    let mut r = 1;
+    while r < 8 {
+        let mut j = 0;
+        while j < 8 {
+            let l = v3_split_lane(j);
+            if j >= r {
+                t[r - 1][0][l] = v3_split_lane(j - r) as i32;
+            } else {
+                t[r - 1][1][l] = v3_split_lane(8 + j - r) as i32;
+                t[r - 1][2][l] = -1;
+            }
+            j += 1;
+        }
+        r += 1;
+    }
+    t
+};
+
 #[cfg(target_arch = "x86_64")]
 impl DwSimd for pulp::x86::V3 {
     #[inline(always)]
@@ -133,6 +176,41 @@ impl DwSimd for pulp::x86::V3 {
         let e = self.avx._mm256_permute2f128_ps::<0x20>(a, b);
         let o = self.avx._mm256_permute2f128_ps::<0x31>(a, b);
         (bits(e), bits(o))
+    }
+
+    #[inline(always)]
+    fn split_pairs(self, a: Self::f32s, b: Self::f32s) -> (Self::f32s, Self::f32s) {
+        use core::arch::x86_64::__m256;
+        let (a, b): (__m256, __m256) = (bits(a), bits(b));
+        // Lanes 4L..4L + 4 (128-bit lane L) take a[4L], a[4L + 2], b[4L], b[4L + 2] (and the odd ones): split
+        // elements 2L, 2L + 1, 2L + 4, 2L + 5 ([`v3_split_lane`] inverts this).
+        (bits(self.avx._mm256_shuffle_ps::<0x88>(a, b)), bits(self.avx._mm256_shuffle_ps::<0xDD>(a, b)))
+    }
+
+    #[inline(always)]
+    fn split_shift_in(self, prev: Self::f32s, cur: Self::f32s, r: usize) -> Self::f32s {
+        use core::arch::x86_64::{__m256, __m256i};
+        // `r < lanes` (contract).
+        let t = &V3_SPLIT_SHIFT[r - 1];
+        // SAFETY: each row holds 8 indices or mask words; this backend implies AVX2.
+        let (ic, ip, m): (__m256i, __m256i, __m256) = unsafe {
+            (
+                self.avx._mm256_loadu_si256(t[0].as_ptr().cast()),
+                self.avx._mm256_loadu_si256(t[1].as_ptr().cast()),
+                self.avx._mm256_castsi256_ps(self.avx._mm256_loadu_si256(t[2].as_ptr().cast())),
+            )
+        };
+        let c = self.avx2._mm256_permutevar8x32_ps(bits::<_, __m256>(cur), ic);
+        let p = self.avx2._mm256_permutevar8x32_ps(bits::<_, __m256>(prev), ip);
+        bits(self.avx._mm256_blendv_ps(c, p, m))
+    }
+
+    #[inline(always)]
+    fn split_order(self, v: Self::f32s) -> Self::f32s {
+        use core::arch::x86_64::__m256;
+        // SAFETY: 8 indices; this backend implies AVX2.
+        let idx = unsafe { self.avx._mm256_loadu_si256(V3_SPLIT_ORDER.as_ptr().cast()) };
+        bits(self.avx2._mm256_permutevar8x32_ps(bits::<_, __m256>(v), idx))
     }
 
     #[inline(always)]
@@ -1770,12 +1848,10 @@ macro_rules! dw_entry_points {
 }
 pub(crate) use dw_entry_points;
 
-#[cfg(all(test, target_arch = "x86_64", feature = "x86-v4"))]
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::{V4_SPLIT_ORDER, V4_SPLIT_SHIFT};
-
-    /// `vshufps` on 16 lanes: per 128-bit lane, two elements of `a` then two of `b`, chosen by `imm`.
-    fn shuffle_ps(a: &[f32; 16], b: &[f32; 16], imm: usize) -> [f32; 16] {
+    /// `vshufps` on `N` lanes: per 128-bit lane, two elements of `a` then two of `b`, chosen by `imm`.
+    fn shuffle_ps<const N: usize>(a: &[f32; N], b: &[f32; N], imm: usize) -> [f32; N] {
         core::array::from_fn(|i| {
             let (base, k) = (i / 4 * 4, i % 4);
             let sel = (imm >> (2 * k)) & 3;
@@ -1783,40 +1859,52 @@ mod tests {
         })
     }
 
-    /// `vpermt2ps`: lane `i` takes element `idx[i]` of `a ++ b`.
-    fn permute2(a: &[f32; 16], idx: &[i32; 16], b: &[f32; 16]) -> [f32; 16] {
-        core::array::from_fn(|i| {
-            let j = idx[i] as usize;
-            if j < 16 { a[j] } else { b[j - 16] }
-        })
-    }
-
-    /// `vpermps`: lane `i` takes element `idx[i]` of `a`.
-    fn permute(idx: &[i32; 16], a: &[f32; 16]) -> [f32; 16] {
+    /// A single-source permute (`vpermps`): lane `i` takes element `idx[i]` of `a`.
+    fn permute<const N: usize>(idx: &[i32; N], a: &[f32; N]) -> [f32; N] {
         core::array::from_fn(|i| a[idx[i] as usize])
     }
 
-    /// The AVX-512 split tables against their definitions: splitting two vectors with the in-lane shuffles and
-    /// putting the result in order gives the even and odd elements; shifting in the split order by every `r` and
-    /// putting the result in order gives the element-order shift of the split rows.
-    #[test]
-    fn split_tables_match_element_order() {
-        let row: Vec<f32> = (0..64).map(|i| i as f32).collect();
-        let v = |o: usize| -> [f32; 16] { core::array::from_fn(|i| row[o + i]) };
-        // Two consecutive pairs of a row: columns 0..32 (previous) and 32..64 (current).
-        let (pe, po) = (shuffle_ps(&v(0), &v(16), 0x88), shuffle_ps(&v(0), &v(16), 0xDD));
-        let (ce, co) = (shuffle_ps(&v(32), &v(48), 0x88), shuffle_ps(&v(32), &v(48), 0xDD));
-        let even: [f32; 16] = core::array::from_fn(|j| (32 + 2 * j) as f32);
-        let odd: [f32; 16] = core::array::from_fn(|j| (33 + 2 * j) as f32);
-        assert_eq!(permute(&V4_SPLIT_ORDER, &ce), even);
-        assert_eq!(permute(&V4_SPLIT_ORDER, &co), odd);
-        for r in 1..16 {
-            let se = permute(&V4_SPLIT_ORDER, &permute2(&pe, &V4_SPLIT_SHIFT[r - 1], &ce));
-            let so = permute(&V4_SPLIT_ORDER, &permute2(&po, &V4_SPLIT_SHIFT[r - 1], &co));
-            let want_e: [f32; 16] = core::array::from_fn(|j| (32 + 2 * j as isize - 2 * r as isize) as f32);
-            let want_o: [f32; 16] = core::array::from_fn(|j| (33 + 2 * j as isize - 2 * r as isize) as f32);
-            assert_eq!(se, want_e, "even, shift {r}");
-            assert_eq!(so, want_o, "odd, shift {r}");
+    /// Splits columns `o .. o + 2N` of `row` (`0, 1, 2, ...`) with the in-lane shuffles: (even, odd).
+    fn split<const N: usize>(row: &[f32], o: usize) -> ([f32; N], [f32; N]) {
+        let v = |o: usize| -> [f32; N] { core::array::from_fn(|i| row[o + i]) };
+        (shuffle_ps(&v(o), &v(o + N), 0x88), shuffle_ps(&v(o), &v(o + N), 0xDD))
+    }
+
+    /// Checks a split-order table and a split-shift function against element order: the pair at columns `2N..4N`
+    /// split and put in order gives its even and odd columns; shifted in from the pair at `0..2N` by every `r`, the
+    /// columns `2r` earlier.
+    fn check_split<const N: usize>(order: &[i32; N], shift: impl Fn(&[f32; N], &[f32; N], usize) -> [f32; N]) {
+        let row: Vec<f32> = (0..4 * N).map(|i| i as f32).collect();
+        let ((pe, po), (ce, co)) = (split::<N>(&row, 0), split::<N>(&row, 2 * N));
+        let want = |first: usize, r: usize| -> [f32; N] { core::array::from_fn(|j| (first + 2 * j - 2 * r) as f32) };
+        assert_eq!(permute(order, &ce), want(2 * N, 0));
+        assert_eq!(permute(order, &co), want(2 * N + 1, 0));
+        for r in 1..N {
+            assert_eq!(permute(order, &shift(&pe, &ce, r)), want(2 * N, r), "even, shift {r}");
+            assert_eq!(permute(order, &shift(&po, &co, r)), want(2 * N + 1, r), "odd, shift {r}");
         }
+    }
+
+    /// AVX2's split tables: `vpermps` of `cur` and of `prev`, blended by the mask.
+    #[test]
+    fn avx2_split_tables_match_element_order() {
+        check_split::<8>(&super::V3_SPLIT_ORDER, |prev, cur, r| {
+            let [ic, ip, m] = &super::V3_SPLIT_SHIFT[r - 1];
+            let (c, p) = (permute(ic, cur), permute(ip, prev));
+            core::array::from_fn(|i| if m[i] < 0 { p[i] } else { c[i] })
+        });
+    }
+
+    /// AVX-512's split tables: one `vpermt2ps` of `prev ++ cur`.
+    #[cfg(feature = "x86-v4")]
+    #[test]
+    fn avx512_split_tables_match_element_order() {
+        check_split::<16>(&super::V4_SPLIT_ORDER, |prev, cur, r| {
+            let idx = &super::V4_SPLIT_SHIFT[r - 1];
+            core::array::from_fn(|i| {
+                let j = idx[i] as usize;
+                if j < 16 { prev[j] } else { cur[j - 16] }
+            })
+        });
     }
 }
