@@ -120,24 +120,30 @@ impl DwSimd for pulp::Scalar512b {}
 #[cfg(target_arch = "x86_64")]
 impl DwSimd for pulp::x86::V3_512b {}
 
-/// The lane of split element `j` (`j < 8`) in AVX2's [`DwSimd::split_pairs`] order.
+/// The lane of split element `j` (`j < lanes`) in the in-lane [`DwSimd::split_pairs`] order of AVX2 (8 lanes) and
+/// AVX-512 (16): 128-bit lane L holds split elements 2L, 2L + 1, 2L + lanes / 2, 2L + lanes / 2 + 1.
 #[cfg(target_arch = "x86_64")]
-const fn v3_split_lane(j: usize) -> usize {
-    4 * ((j % 4) / 2) + 2 * (j / 4) + j % 2
+const fn split_lane(lanes: usize, j: usize) -> usize {
+    let half = lanes / 2;
+    4 * ((j % half) / 2) + 2 * (j / half) + j % 2
 }
 
-/// `_mm256_permutevar8x32_ps` indices that put AVX2's [`DwSimd::split_pairs`] order back into element order: lane
-/// `j` takes the lane holding split element `j`.
+/// Permute indices that put the in-lane split order of `N` lanes back into element order: lane `j` takes the lane
+/// holding split element `j`.
 #[cfg(target_arch = "x86_64")]
-static V3_SPLIT_ORDER: [i32; 8] = {
-    let mut t = [0i32; 8];
+const fn split_order_table<const N: usize>() -> [i32; N] {
+    let mut t = [0i32; N];
     let mut j = 0;
-    while j < 8 {
-        t[j] = v3_split_lane(j) as i32;
+    while j < N {
+        t[j] = split_lane(N, j) as i32;
         j += 1;
     }
     t
-};
+}
+
+/// `_mm256_permutevar8x32_ps` indices of AVX2's [`DwSimd::split_order`].
+#[cfg(target_arch = "x86_64")]
+static V3_SPLIT_ORDER: [i32; 8] = split_order_table::<8>();
 
 /// AVX2's [`DwSimd::split_shift_in`], row `r - 1` for a shift by `r` lanes: `[indices into cur, indices into prev,
 /// blend mask]`. The lane holding split element `j` takes element `j - r` of `cur`, or (mask set) element `8 + j -
@@ -149,11 +155,11 @@ static V3_SPLIT_SHIFT: [[[i32; 8]; 3]; 7] = {
     while r < 8 {
         let mut j = 0;
         while j < 8 {
-            let l = v3_split_lane(j);
+            let l = split_lane(8, j);
             if j >= r {
-                t[r - 1][0][l] = v3_split_lane(j - r) as i32;
+                t[r - 1][0][l] = split_lane(8, j - r) as i32;
             } else {
-                t[r - 1][1][l] = v3_split_lane(8 + j - r) as i32;
+                t[r - 1][1][l] = split_lane(8, 8 + j - r) as i32;
                 t[r - 1][2][l] = -1;
             }
             j += 1;
@@ -183,7 +189,7 @@ impl DwSimd for pulp::x86::V3 {
         use core::arch::x86_64::__m256;
         let (a, b): (__m256, __m256) = (bits(a), bits(b));
         // Lanes 4L..4L + 4 (128-bit lane L) take a[4L], a[4L + 2], b[4L], b[4L + 2] (and the odd ones): split
-        // elements 2L, 2L + 1, 2L + 4, 2L + 5 ([`v3_split_lane`] inverts this).
+        // elements 2L, 2L + 1, 2L + 4, 2L + 5 ([`split_lane`]).
         (bits(self.avx._mm256_shuffle_ps::<0x88>(a, b)), bits(self.avx._mm256_shuffle_ps::<0xDD>(a, b)))
     }
 
@@ -253,24 +259,9 @@ impl DwSimd for pulp::x86::V3 {
     }
 }
 
-/// The lane of split element `j` (`j < 16`) in AVX-512's [`DwSimd::split_pairs`] order.
+/// `_mm512_permutexvar_ps` indices of AVX-512's [`DwSimd::split_order`].
 #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-const fn v4_split_lane(j: usize) -> usize {
-    4 * ((j % 8) / 2) + 2 * (j / 8) + j % 2
-}
-
-/// `_mm512_permutexvar_ps` indices that put AVX-512's [`DwSimd::split_pairs`] order back into element order: lane
-/// `j` takes the lane holding split element `j`.
-#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-static V4_SPLIT_ORDER: [i32; 16] = {
-    let mut t = [0i32; 16];
-    let mut j = 0;
-    while j < 16 {
-        t[j] = v4_split_lane(j) as i32;
-        j += 1;
-    }
-    t
-};
+static V4_SPLIT_ORDER: [i32; 16] = split_order_table::<16>();
 
 /// `_mm512_permutex2var_ps(prev, idx, cur)` indices of AVX-512's [`DwSimd::split_shift_in`], row `r - 1` for a
 /// shift by `r` lanes: the lane holding split element `j` takes element `j - r` of `cur`, or of `prev` (its
@@ -282,8 +273,8 @@ static V4_SPLIT_SHIFT: [[i32; 16]; 15] = {
     while r < 16 {
         let mut j = 0;
         while j < 16 {
-            t[r - 1][v4_split_lane(j)] =
-                if j >= r { 16 + v4_split_lane(j - r) } else { v4_split_lane(16 + j - r) } as i32;
+            t[r - 1][split_lane(16, j)] =
+                if j >= r { 16 + split_lane(16, j - r) } else { split_lane(16, 16 + j - r) } as i32;
             j += 1;
         }
         r += 1;
@@ -309,7 +300,7 @@ impl DwSimd for pulp::x86::V4 {
         let (a, b): (__m512, __m512) = (bits(a), bits(b));
         let f = self.avx512f;
         // Lanes 4L..4L + 4 (128-bit lane L) take a[4L], a[4L + 2], b[4L], b[4L + 2] (and the odd ones): split
-        // elements 2L, 2L + 1, 2L + 8, 2L + 9 ([`v4_split_lane`] inverts this).
+        // elements 2L, 2L + 1, 2L + 8, 2L + 9 ([`split_lane`]).
         (bits(f._mm512_shuffle_ps::<0x88>(a, b)), bits(f._mm512_shuffle_ps::<0xDD>(a, b)))
     }
 
