@@ -141,6 +141,14 @@ const fn split_order_table<const N: usize>() -> [i32; N] {
     t
 }
 
+/// Where split element `j` of a shift in by `r` lanes (`0 < r < lanes`) comes from, both vectors in the in-lane
+/// split order: `(false, lane)` of the current vector (element `j - r`), or `(true, lane)` of the previous one
+/// (element `lanes + j - r`).
+#[cfg(target_arch = "x86_64")]
+const fn split_shift_source(lanes: usize, j: usize, r: usize) -> (bool, usize) {
+    if j >= r { (false, split_lane(lanes, j - r)) } else { (true, split_lane(lanes, lanes + j - r)) }
+}
+
 /// `_mm256_permutevar8x32_ps` indices of AVX2's [`DwSimd::split_order`].
 #[cfg(target_arch = "x86_64")]
 static V3_SPLIT_ORDER: [i32; 8] = split_order_table::<8>();
@@ -155,11 +163,10 @@ static V3_SPLIT_SHIFT: [[[i32; 8]; 3]; 7] = {
     while r < 8 {
         let mut j = 0;
         while j < 8 {
+            let (from_prev, src) = split_shift_source(8, j, r);
             let l = split_lane(8, j);
-            if j >= r {
-                t[r - 1][0][l] = split_lane(8, j - r) as i32;
-            } else {
-                t[r - 1][1][l] = split_lane(8, 8 + j - r) as i32;
+            t[r - 1][from_prev as usize][l] = src as i32;
+            if from_prev {
                 t[r - 1][2][l] = -1;
             }
             j += 1;
@@ -273,8 +280,8 @@ static V4_SPLIT_SHIFT: [[i32; 16]; 15] = {
     while r < 16 {
         let mut j = 0;
         while j < 16 {
-            t[r - 1][split_lane(16, j)] =
-                if j >= r { 16 + split_lane(16, j - r) } else { split_lane(16, 16 + j - r) } as i32;
+            let (from_prev, src) = split_shift_source(16, j, r);
+            t[r - 1][split_lane(16, j)] = if from_prev { src } else { 16 + src } as i32;
             j += 1;
         }
         r += 1;
@@ -1153,18 +1160,17 @@ const fn window(smax: usize, lanes: usize) -> usize {
 }
 
 /// The tap vector shifted up by `s` lanes from a window (`win[0]` the current vector, `win[q]` the one `q`
-/// vectors earlier).
+/// vectors earlier); with `SPLIT` the window's vectors are in [`DwSimd::split_pairs`]' lane order.
 #[inline(always)]
-fn tap<S: DwSimd>(simd: S, win: &[S::f32s; MAX_WIN], s: usize) -> S::f32s {
+fn tap<S: DwSimd, const SPLIT: bool>(simd: S, win: &[S::f32s; MAX_WIN], s: usize) -> S::f32s {
     let (q, r) = (s / S::F32_LANES, s % S::F32_LANES);
-    if r == 0 { win[q] } else { simd.shift_in(win[q + 1], win[q], r) }
-}
-
-/// [`tap`] for windows of vectors in [`DwSimd::split_pairs`]' lane order.
-#[inline(always)]
-fn split_tap<S: DwSimd>(simd: S, win: &[S::f32s; MAX_WIN], s: usize) -> S::f32s {
-    let (q, r) = (s / S::F32_LANES, s % S::F32_LANES);
-    if r == 0 { win[q] } else { simd.split_shift_in(win[q + 1], win[q], r) }
+    if r == 0 {
+        win[q]
+    } else if SPLIT {
+        simd.split_shift_in(win[q + 1], win[q], r)
+    } else {
+        simd.shift_in(win[q + 1], win[q], r)
+    }
 }
 
 /// Largest window of the direct kernels (5 x 5, stride 1, one lane).
@@ -1196,12 +1202,12 @@ unsafe fn direct_vector<S: DwSimd, const K: usize, const ST: usize, const RR: us
         let mut t = [bias; K];
         for (kx, t) in t.iter_mut().enumerate() {
             *t = if ST == 1 {
-                tap(simd, &we[i], K - 1 - kx)
+                tap::<S, false>(simd, &we[i], K - 1 - kx)
             } else {
                 // Column offset `m = kx + 2 - K`: odd `m` reads the odd vector, shifted up by `(1 - m) / 2`.
                 let m = kx as isize + 2 - K as isize;
                 let s = ((1 - m) / 2) as usize;
-                if m & 1 == 1 { split_tap(simd, &wo[i], s) } else { split_tap(simd, &we[i], s) }
+                if m & 1 == 1 { tap::<S, true>(simd, &wo[i], s) } else { tap::<S, true>(simd, &we[i], s) }
             };
         }
         for (r, acc) in acc.iter_mut().enumerate() {
