@@ -3,7 +3,7 @@
 //! split, and which code path computes an output depends on its position only, so results are bitwise identical
 //! for any thread count.
 
-use super::{AlignedBuf, Blocks, SendPtr, run_tasks};
+use super::{AlignedBuf, Blocks, SendPtr, run_task_runs, run_tasks};
 use crate::error::{Error, Result};
 use crate::isa::Isa;
 use crate::params::{Conv2dParams, Layout, Shape};
@@ -253,7 +253,9 @@ impl DwNhwc {
         let (rb, tb) = task_blocks(p.batch * oh, tiles, threads, 6);
         let tcount = tb.count();
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
-        run_tasks(rb.count() * tcount, threads, |t| {
+        // Each thread takes a run of neighbouring row blocks: a block's first input rows are the last ones its
+        // predecessor read, still in that core's cache.
+        run_task_runs(rb.count() * tcount, threads, |t| {
             let trange = tb.range(t % tcount);
             let (t0, t1) = (trange.start, trange.end);
             let o0 = tiling.start(t0);

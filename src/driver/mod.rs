@@ -10,8 +10,8 @@ pub mod gemm_nhwc;
 mod team;
 pub mod winograd;
 
-pub(crate) use team::run_tasks;
 pub use team::set_spin_time;
+pub(crate) use team::{run_task_runs, run_tasks};
 
 use crate::error::{Error, Result};
 use crate::ukernel::gemm::{GemmKernel, GemmTile};

@@ -243,21 +243,53 @@ fn team() -> &'static Team {
 /// Runs `task(0..n)` on `threads` threads, the calling thread among them: every thread takes the next task from a
 /// shared counter. The first error stops the hand-out of further tasks and is returned.
 pub(crate) fn run_tasks(n: usize, threads: usize, task: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
+    run_in_runs(n, threads, 1, task)
+}
+
+/// [`run_tasks`] with the tasks handed out as one contiguous run per thread: each thread works through a run of its
+/// own front to back, then helps finish the others' (taking their next tasks, so the balance stays that of one
+/// shared counter). Neighbouring tasks then run on the same core one after the other, for tasks that share data
+/// with their neighbours (a depthwise row block reads the input rows its predecessor read last); the calling thread
+/// always starts on the first run, so with one helper each thread keeps its share of a layer from call to call.
+pub(crate) fn run_task_runs(n: usize, threads: usize, task: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
+    run_in_runs(n, threads, threads, task)
+}
+
+/// Most runs [`run_in_runs`] splits the tasks into.
+const MAX_RUNS: usize = 64;
+
+/// Runs `task(0..n)` on `threads` threads, the tasks split into `runs` contiguous runs with a counter each: the
+/// calling thread starts on run 0, helpers on the runs after it in their order of arrival, and each then moves on
+/// to the next runs in turn. The first error stops the hand-out of further tasks and is returned.
+fn run_in_runs(n: usize, threads: usize, runs: usize, task: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
     if threads <= 1 || n <= 1 {
         return (0..n).try_for_each(task);
     }
-    let next = AtomicUsize::new(0);
+    let runs = runs.clamp(1, MAX_RUNS).min(n);
+    // Run r: tasks r * n / runs .. (r + 1) * n / runs, the next one to hand out in `next[r]`.
+    let next: [AtomicUsize; MAX_RUNS] = std::array::from_fn(|r| AtomicUsize::new(r.min(runs) * n / runs));
+    let caller = std::thread::current().id();
+    let arrivals = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
     let failed: Mutex<Option<Error>> = Mutex::new(None);
     let work = || {
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= n {
-                break;
-            }
-            if let Err(e) = task(i) {
-                next.store(n, Ordering::Relaxed);
-                failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
-                break;
+        let first = if std::thread::current().id() == caller {
+            0
+        } else {
+            (1 + arrivals.fetch_add(1, Ordering::Relaxed)) % runs
+        };
+        for r in (first..runs).chain(0..first) {
+            let end = (r + 1) * n / runs;
+            while !stop.load(Ordering::Relaxed) {
+                let i = next[r].fetch_add(1, Ordering::Relaxed);
+                if i >= end {
+                    break;
+                }
+                if let Err(e) = task(i) {
+                    stop.store(true, Ordering::Relaxed);
+                    failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                    return;
+                }
             }
         }
     };
@@ -271,8 +303,13 @@ mod tests {
 
     /// Runs `n` tasks on `threads` threads, counting how often each ran.
     fn counts(n: usize, threads: usize) -> Vec<usize> {
+        counts_in_runs(n, threads, 1)
+    }
+
+    /// As [`counts`], the tasks in `runs` runs.
+    fn counts_in_runs(n: usize, threads: usize, runs: usize) -> Vec<usize> {
         let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
-        run_tasks(n, threads, |i| {
+        run_in_runs(n, threads, runs, |i| {
             hits[i].fetch_add(1, Ordering::Relaxed);
             Ok(())
         })
@@ -283,9 +320,12 @@ mod tests {
     #[test]
     fn every_task_runs_once() {
         for threads in [1, 2, 3, 5] {
-            for n in [0, 1, 2, 3, 7, 64, 1000] {
-                for _ in 0..20 {
-                    assert!(counts(n, threads).iter().all(|&c| c == 1), "n {n} threads {threads}");
+            for runs in [1, 2, 3, threads, 100] {
+                for n in [0, 1, 2, 3, 7, 64, 1000] {
+                    for _ in 0..20 {
+                        let c = counts_in_runs(n, threads, runs);
+                        assert!(c.iter().all(|&c| c == 1), "n {n} threads {threads} runs {runs}");
+                    }
                 }
             }
         }
@@ -293,9 +333,9 @@ mod tests {
 
     #[test]
     fn first_error_is_returned_and_stops_the_hand_out() {
-        for threads in [1, 2, 4] {
+        for (threads, runs) in [(1, 1), (2, 1), (4, 1), (2, 2), (4, 4)] {
             let ran = AtomicUsize::new(0);
-            let r = run_tasks(10_000, threads, |i| {
+            let r = run_in_runs(10_000, threads, runs, |i| {
                 ran.fetch_add(1, Ordering::Relaxed);
                 if i == 5 { Err(Error::Internal("task 5".into())) } else { Ok(()) }
             });
