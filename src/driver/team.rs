@@ -266,17 +266,21 @@ fn run_in_runs(n: usize, threads: usize, runs: usize, task: impl Fn(usize) -> Re
         return (0..n).try_for_each(task);
     }
     let runs = runs.clamp(1, MAX_RUNS).min(n);
-    // Run r: tasks r * n / runs .. (r + 1) * n / runs, the next one to hand out in `next[r]`.
-    let next: [AtomicUsize; MAX_RUNS] = std::array::from_fn(|r| AtomicUsize::new(r.min(runs) * n / runs));
-    let caller = std::thread::current().id();
+    // Run r: tasks r * n / runs .. (r + 1) * n / runs, the next one to hand out in `next[r]` (only the runs in use
+    // are set: no divisions on the one-run path of every threaded call).
+    let next: [AtomicUsize; MAX_RUNS] = std::array::from_fn(|_| AtomicUsize::new(0));
+    for (r, start) in next.iter().enumerate().take(runs).skip(1) {
+        start.store(r * n / runs, Ordering::Relaxed);
+    }
+    // With one run every thread starts on it; otherwise the caller on run 0, the helpers on the runs after it.
+    let caller = (runs > 1).then(|| std::thread::current().id());
     let arrivals = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let failed: Mutex<Option<Error>> = Mutex::new(None);
     let work = || {
-        let first = if std::thread::current().id() == caller {
-            0
-        } else {
-            (1 + arrivals.fetch_add(1, Ordering::Relaxed)) % runs
+        let first = match caller {
+            Some(id) if std::thread::current().id() != id => (1 + arrivals.fetch_add(1, Ordering::Relaxed)) % runs,
+            _ => 0,
         };
         for r in (first..runs).chain(0..first) {
             let end = (r + 1) * n / runs;
