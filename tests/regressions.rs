@@ -120,3 +120,22 @@ fn depthwise_nchw_wide_padding_and_huge_stride() {
         .weight_layout(WeightLayout::Oihw);
     all(p, true, Residual::None, Clamp::None, 1);
 }
+
+/// Fuzz find: a depthwise NCHW layer whose output rows read input rows 65536 apart (stride and dilation) once sized
+/// its per-task row buffer by that span (34 GB for one output row: an out-of-memory error on valid buffers). The
+/// plan now takes smaller row blocks or, as here, the GEMM path.
+#[test]
+fn depthwise_nchw_rows_far_apart() {
+    let p = Conv2dParams::new(65_537, 7, 2, 2, 2, 2)
+        .stride(65_536, 1)
+        .dilation(65_536, 1)
+        .padding(2, 65_536, 65_536, 65_536)
+        .groups(2)
+        .layout(Layout::Nchw)
+        .weight_layout(WeightLayout::Ohwi)
+        .clamp(f32::NEG_INFINITY, 6.0);
+    all(p, true, Residual::None, Clamp::None, 2);
+    // Output rows 2500 input rows apart: blocks of seven output rows fit the bound, eight would not.
+    let p = Conv2dParams::new(20_000, 256, 1, 1, 3, 3).stride(2_500, 1).padding(1, 1, 1, 1).layout(Layout::Nchw);
+    all(p, true, Residual::Separate, Clamp::Relu6, 2);
+}

@@ -22,7 +22,9 @@ impl Depthwise {
         p.groups == p.c_in
     }
 
-    pub fn new(p: &Conv2dParams, s: &Shape, isa: Isa, weights: &[f32], bias: Option<&[f32]>) -> Result<Self> {
+    /// The depthwise plan, or `None` where its NCHW row buffer would not fit [`NCHW_SCRATCH_MAX`] even for one
+    /// output row (input rows a huge stride or dilation apart): the plan then takes the GEMM path.
+    pub fn new(p: &Conv2dParams, s: &Shape, isa: Isa, weights: &[f32], bias: Option<&[f32]>) -> Result<Option<Self>> {
         let shape = DwShape::of(
             p.kernel_height,
             p.kernel_width,
@@ -39,8 +41,8 @@ impl Depthwise {
         let kernel = dwconv::find(isa, p.layout, shape)
             .ok_or_else(|| Error::Unsupported(format!("no depthwise kernel for ISA {isa}")))?;
         Ok(match kernel.entry {
-            DwEntry::Nhwc(f) => Depthwise::Nhwc(DwNhwc::new(p, s, kernel, f, weights, bias)?),
-            DwEntry::Nchw(f) => Depthwise::Nchw(DwNchw::new(p, s, kernel, f, weights, bias)?),
+            DwEntry::Nhwc(f) => Some(Depthwise::Nhwc(DwNhwc::new(p, s, kernel, f, weights, bias)?)),
+            DwEntry::Nchw(f) => DwNchw::new(p, s, kernel, f, weights, bias)?.map(Depthwise::Nchw),
         })
     }
 
@@ -379,6 +381,18 @@ const NHWC_GROUP_CHANNELS: usize = 128;
 /// Output rows per block of the general NCHW kernel: the block's prepared input rows stay in L1.
 const NCHW_BLOCK_ROWS: usize = 8;
 
+/// The most floats of prepared input rows one NCHW task holds (16 MiB). Layers whose rows a block reads lie further
+/// apart take smaller blocks, down to one output row; beyond that (a stride or dilation of thousands of rows) the
+/// GEMM path serves them.
+const NCHW_SCRATCH_MAX: usize = 1 << 22;
+
+/// Input rows that `rows` consecutive output rows read, from the first to the last (`rows >= 1`), saturating.
+fn nchw_rows_in(p: &Conv2dParams, rows: usize) -> usize {
+    ((rows - 1).saturating_mul(p.stride_height))
+        .saturating_add((p.kernel_height - 1).saturating_mul(p.dilation_height))
+        .saturating_add(1)
+}
+
 /// NCHW plan state: `kh * kw` weights per output channel and the bias.
 #[derive(Debug)]
 pub(crate) struct DwNchw {
@@ -394,6 +408,8 @@ pub(crate) struct DwNchw {
     x_row: usize,
     /// Tap masks of the flat small-plane path of the direct kernels (empty when it does not apply).
     flat: Vec<u32>,
+    /// Output rows per prepared block of the row-preparing kernels (at most [`NCHW_BLOCK_ROWS`]).
+    block_rows: usize,
 }
 
 impl DwNchw {
@@ -404,7 +420,7 @@ impl DwNchw {
         f: NchwFn,
         weights: &[f32],
         bias: Option<&[f32]>,
-    ) -> Result<Self> {
+    ) -> Result<Option<Self>> {
         let taps = p.kernel_height * p.kernel_width;
         let mut w = Vec::new();
         w.try_reserve_exact(p.c_out * taps)?;
@@ -429,6 +445,17 @@ impl DwNchw {
         let x_phase =
             (s.out_width.div_ceil(l) * l + (p.kernel_width - 1) * p.dilation_width / p.stride_width).max(prep);
         let x_row = p.stride_width.checked_mul(x_phase).ok_or(Error::OutOfMemory)?;
+        // The largest block of output rows whose prepared input rows fit the scratch bound.
+        let fits =
+            |b: usize| nchw_rows_in(p, b).min(p.in_height).checked_mul(x_row).is_some_and(|n| n <= NCHW_SCRATCH_MAX);
+        let block_rows = if kernel.reads_in_place() {
+            NCHW_BLOCK_ROWS
+        } else {
+            match (1..=NCHW_BLOCK_ROWS.min(s.out_height.max(1))).rev().find(|&b| fits(b)) {
+                Some(b) => b,
+                None => return Ok(None),
+            }
+        };
         let zero = AlignedBuf::zeroed(x_row.max(p.in_width))?;
         // Small stride-1 "same" planes (output the input's size) of one input channel per output, on 16 lanes:
         // outputs fill the lanes across rows where that needs at most two thirds of the vectors of one vector per
@@ -454,7 +481,7 @@ impl DwNchw {
         } else {
             Vec::new()
         };
-        Ok(DwNchw { kernel, f, w, bias: b, zero, x_phase, x_row, flat })
+        Ok(Some(DwNchw { kernel, f, w, bias: b, zero, x_phase, x_row, flat, block_rows }))
     }
 
     /// # Safety
@@ -476,8 +503,6 @@ impl DwNchw {
         let (pb, rb) = task_blocks(planes, oh, threads, 16);
         let rcount = rb.count();
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
-        // Input rows a block of `rows` output rows reads at most.
-        let rows_in = |rows: usize| (rows - 1) * p.stride_height + (p.kernel_height - 1) * p.dilation_height + 1;
         let plane = |x: *const f32, iy0: usize, x_row: usize, o: usize, yc: usize, oy0: usize, oy1: usize| NchwPlane {
             x,
             iy0,
@@ -546,9 +571,10 @@ impl DwNchw {
                 }
                 return Ok(());
             }
-            let block = NCHW_BLOCK_ROWS.min(rows.len());
-            // Zeroed once: row preparation writes the image columns only, the padding stays zero.
-            let mut scratch = AlignedBuf::zeroed(rows_in(block).min(ih) * self.x_row)?;
+            let block = self.block_rows.min(rows.len());
+            // Zeroed once: row preparation writes the image columns only, the padding stays zero. At most
+            // `NCHW_SCRATCH_MAX` floats (the plan's choice of `block_rows`).
+            let mut scratch = AlignedBuf::zeroed(nchw_rows_in(p, block).min(ih) * self.x_row)?;
             let planes = pb.range(t / rcount);
             let (mut n, mut o) = (planes.start / p.c_out, planes.start % p.c_out);
             for plane_i in planes {
@@ -564,7 +590,7 @@ impl DwNchw {
                     // Input rows of this block inside the image.
                     let first = (oy0 * p.stride_height) as isize - p.pad_top as isize;
                     let iy0 = (first.max(0) as usize).min(ih);
-                    let iy1 = ((first + rows_in(oy1 - oy0) as isize).max(0) as usize).clamp(iy0, ih);
+                    let iy1 = ((first + nchw_rows_in(p, oy1 - oy0) as isize).max(0) as usize).clamp(iy0, ih);
                     if iy1 > iy0 {
                         let prep = PadRows {
                             // SAFETY: row iy0 < ih of input plane `xc` is inside the input.
