@@ -727,7 +727,10 @@ fn nchw_pixel_rows_sweep() {
         assert_eq!(name(56, 64, 64), "pointwise-nchw", "{isa}");
         // Shorter reductions take pixel rows only where the pixel lanes idle more (by reduction length, idle lanes and output channels).
         assert_eq!(name(56, 256, 64), rows, "{isa}");
-        assert_eq!(name(23, 200, 48), rows, "{isa}");
+        // 48 outputs fill three 16-lane rows of the tall tile, but two 32-wide panels of the 8 x 32 tile only by
+        // three quarters: the latter (short reductions where 512-bit FMAs are not split) keeps the pixel lanes.
+        let tall_short = isa != Isa::Avx512 || simdconv::isa::split_512_fma();
+        assert_eq!(name(23, 200, 48), if tall_short { rows } else { "pointwise-nchw" }, "{isa}");
         assert_eq!(name(17, 128, 128), rows, "{isa}");
         assert_eq!(name(28, 128, 512), "pointwise-nchw", "{isa}");
         assert_eq!(name(7, 64, 256), rows, "{isa}");

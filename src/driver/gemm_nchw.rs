@@ -65,7 +65,7 @@ impl NchwGemm {
             return None;
         }
         let lanes_kernel = gemm::for_isa(isa)?;
-        let rows_kernel = gemm::for_pixel_rows(isa, s.cout_g, s.cin_g)?;
+        let rows_kernel = gemm::for_gemm(isa, s.cout_g, s.cin_g)?;
         // 16-lane kernels only (AVX-512 and the stand-ins running its logic): AVX2's 8-lane kernels store pixel
         // rows one float at a time; measured with its 6x16 tile the same rows go from -14% (7x7 2048->512) to +17%
         // (14x14 384->64), -10% on 28x28 512->128.

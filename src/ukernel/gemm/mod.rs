@@ -274,9 +274,10 @@ pub const TALL_MAX_K: usize = 256;
 /// Whether `isa` runs reductions up to [`TALL_MAX_K`] on the tall tile at any width. The tall tile loads 17 values
 /// per 16 FMAs (16 broadcasts and one vector of B), the 8 x 32 tile 10: a core that retires one 512-bit FMA per
 /// cycle (Zen 4) has the load slots to spare, one with two 512-bit FMA units does not (measured on an Intel Xeon
-/// with AMX, one thread, 8 x 32 against the tall tile: 56x56 64->64 1.19-1.21x, 14x14 256->1024 1.44-1.46x,
-/// 35x35 192->64 1.19-1.25x, 28x28 32->192 1.21-1.24x, 112x112 16->96 1.29-1.31x). The stand-ins keep the tall
-/// tile so that every host tests it.
+/// with AMX, one thread, 8 x 32 against the tall tile, NHWC: 56x56 64->64 1.19-1.21x, 14x14 256->1024 1.27-1.46x,
+/// 35x35 192->64 1.14-1.25x, 28x28 32->192 1.14-1.24x, 28x28 128->512 1.27x; NCHW pixel rows: 14x14 256->1024
+/// 1.28-1.45x, 56x56 256->64 1.02-1.14x, 56x56 256->128 1.01-1.11x, 35x35 192->64 1.00-1.04x). The stand-ins
+/// keep the tall tile so that every host tests it.
 fn tall_for_short_k(isa: Isa) -> bool {
     match isa {
         Isa::Avx512 => crate::isa::split_512_fma(),
@@ -289,21 +290,10 @@ fn tall_for_short_k(isa: Isa) -> bool {
 /// one-vector entry: 112x112 32->16 1.30-1.38x, 28x28 256->16 1.21-1.25x) or `k <= TALL_MAX_K` and
 /// [`tall_for_short_k`], else [`for_isa`].
 pub fn for_gemm(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
-    choose_tall(isa, n, k, tall_for_short_k(isa))
-}
-
-/// The GEMM kernel for NCHW pixel rows (A rows neighbouring pixels of one plane, one line per 16 rows and k step):
-/// the tall tile for `n` within one vector or `k <= TALL_MAX_K` on every CPU (on the Xeon above, 8 x 32 there
-/// measured 0.92-1.07x, within noise, so the choice measured on Zen 4 stays).
-pub fn for_pixel_rows(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
-    choose_tall(isa, n, k, true)
-}
-
-fn choose_tall(isa: Isa, n: usize, k: usize, short_k: bool) -> Option<GemmKernel> {
     let general = for_isa(isa)?;
     let tall = REGISTRY.iter().find(|g| g.isa == isa && g.nv == 1 && g.mr > general.mr);
     match tall {
-        Some(t) if n <= t.lanes || (k <= TALL_MAX_K && short_k) => Some(*t),
+        Some(t) if n <= t.lanes || (k <= TALL_MAX_K && tall_for_short_k(isa)) => Some(*t),
         _ => Some(general),
     }
 }
