@@ -214,13 +214,25 @@ impl NchwGemm {
         // Measured on Zen 4 (1 MiB L2): 1x1 blocks gain from a larger packed block, im2col blocks (nine rows per
         // input row for 3x3) from a smaller one.
         let l2_bytes = if p.kernel_height * p.kernel_width == 1 { 512 * 1024 } else { 192 * 1024 };
-        let (pb, cb) = nchw_blocks(p.batch * p.groups, plane, s.cout_g, k, (mr_full, nr_full), l2_bytes, threads);
-        let (pcount, ccount) = (pb.count(), cb.count());
+        // Input and output that start at the same offset within a vector (numpy and `malloc` give 16 bytes past a
+        // cache line), on planes of whole vectors (so every plane does): a head block of the pixels up to the next
+        // vector boundary, then blocks from there, so that the panels' loads and the output stores are aligned.
+        let head = head_pixels(x, y, plane, kern.lanes).min(plane);
+        let (pb, cb) =
+            nchw_blocks(p.batch * p.groups, plane - head, s.cout_g, k, (mr_full, nr_full), l2_bytes, threads);
+        let (pcount, ccount) = (pb.count() + usize::from(head > 0), cb.count());
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
         run_tasks(p.batch * p.groups * pcount * ccount, threads, |t| {
             let (ng, rest) = (t / (pcount * ccount), t % (pcount * ccount));
             let (n, g) = (ng / p.groups, ng % p.groups);
-            let (prange, crange) = (pb.range(rest / ccount), cb.range(rest % ccount));
+            let prange = match rest / ccount {
+                0 if head > 0 => 0..head,
+                b => {
+                    let r = pb.range(b - usize::from(head > 0));
+                    r.start + head..r.end + head
+                }
+            };
+            let crange = cb.range(rest % ccount);
             let panels = prange.len().div_ceil(nr_full);
             // Packed panels: all of them in general, only the ragged last one in direct mode.
             let packed_panels = if direct { usize::from(prange.len() % nr_full != 0) } else { panels };
@@ -334,6 +346,15 @@ impl NchwGemm {
 /// `f` itself, typed so that the tile it returns borrows the row pointers it is given.
 fn tile_fn<F: for<'a> Fn(usize, usize, &'a [*const f32]) -> GemmTile<'a>>(f: F) -> F {
     f
+}
+
+/// Pixels before the first vector boundary of the planes when the input and the output start at the same
+/// misaligned offset within a `lanes`-float vector and every plane keeps it (`plane` a multiple of `lanes`); else 0.
+fn head_pixels(x: *const f32, y: *const f32, plane: usize, lanes: usize) -> usize {
+    let (xa, ya) = (x as usize, y as usize);
+    let off = (xa / 4) % lanes;
+    let aligned_floats = xa % 4 == 0 && ya % 4 == 0;
+    if aligned_floats && off != 0 && (ya / 4) % lanes == off && plane.is_multiple_of(lanes) { lanes - off } else { 0 }
 }
 
 /// 1x1, stride 1, unpadded: output pixel `m` of a plane reads input pixel `m`.
