@@ -57,11 +57,13 @@ impl Plan {
         // rather than size that buffer by the stride; so do layers whose input rows lie so far apart (stride or
         // dilation of thousands of rows) that even one output row's prepared rows exceed the depthwise row buffer.
         let dw_stride_ok = p.layout == Layout::Nhwc || p.stride_width <= 8;
-        if Depthwise::applies(p) && dw_stride_ok && weights.iter().all(|w| w.is_finite()) {
-            if let Some(dw) = Depthwise::new(p, s, isa, weights, bias)? {
-                let choice = KernelChoice { algorithm: dw.algorithm(), kernel: dw.kernel_name(), isa };
-                return Ok(Plan { algo: Algo::Depthwise(dw), choice });
-            }
+        if Depthwise::applies(p)
+            && dw_stride_ok
+            && weights.iter().all(|w| w.is_finite())
+            && let Some(dw) = Depthwise::new(p, s, isa, weights, bias)?
+        {
+            let choice = KernelChoice { algorithm: dw.algorithm(), kernel: dw.kernel_name(), isa };
+            return Ok(Plan { algo: Algo::Depthwise(dw), choice });
         }
         let pointwise = p.kernel_height == 1 && p.kernel_width == 1;
         let (algo, algorithm, kernel) = match (p.layout, pointwise) {
