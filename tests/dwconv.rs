@@ -1,6 +1,8 @@
 //! Depthwise convolution (groups == c_in): edge sweeps around every ISA's lane count, padding, strides, dilation,
 //! channel multipliers, both layouts, the fused epilogue, guard values, thread-count determinism and a proptest,
 //! all against the f64 reference.
+mod common;
+
 use proptest::prelude::*;
 use simdconv::ukernel::dwconv;
 use simdconv::*;
@@ -479,41 +481,8 @@ fn nhwc_input_at_every_offset_within_a_vector() {
                 .padding(k / 2, k / 2 + 1, k / 2, k / 2)
                 .clamp(-0.5, 0.75)
                 .batch(2);
-            let s = p.validate().unwrap();
-            let w = data(s.weight_len, 21);
-            let b = data(c, 22);
-            let conv =
-                Conv2d::with_options(p, &w, Some(&b), PlanOptions { isa: Some(isa), ..Default::default() }).unwrap();
-            let x0 = data(s.input_len, 23);
-            let r0 = data(s.output_len, 24);
-            let want = reference::conv2d_f64(&p, &x0, &w, Some(&b), Some(&r0)).unwrap();
-            let mut first: Option<Vec<f32>> = None;
-            let mut xb = vec![0.0f32; s.input_len + 32];
-            let mut rb = vec![0.0f32; s.output_len + 32];
-            let mut yb = vec![f32::NAN; s.output_len + 32];
-            let (xa, ra, ya) =
-                (xb.as_ptr().align_offset(64), rb.as_ptr().align_offset(64), yb.as_ptr().align_offset(64));
-            for off in 0..16 {
-                let (xo, ro, yo) = (xa + off, ra + (off * 5) % 16, ya + (off * 3) % 16);
-                xb[xo..xo + s.input_len].copy_from_slice(&x0);
-                rb[ro..ro + s.output_len].copy_from_slice(&r0);
-                for threads in [1, 3] {
-                    let y = &mut yb[yo..yo + s.output_len];
-                    y.fill(f32::NAN);
-                    conv.run_with(&xb[xo..xo + s.input_len], y, threads, Some(&rb[ro..ro + s.output_len])).unwrap();
-                    let y = &yb[yo..yo + s.output_len];
-                    match &first {
-                        None => {
-                            reference::compare(&p, y, &want).unwrap_or_else(|e| panic!("{isa} {p:?}: {e}"));
-                            first = Some(y.to_vec());
-                        }
-                        Some(f) => assert!(
-                            f.iter().zip(y).all(|(a, b)| a.to_bits() == b.to_bits()),
-                            "{isa} {p:?}: input offset {off}, {threads} threads differ from the aligned run"
-                        ),
-                    }
-                }
-            }
+            let placements: Vec<_> = (0..16).map(|off| (off, (off * 5) % 16, (off * 3) % 16)).collect();
+            common::check_placements(&p, isa, 21, &placements, &[1, 3]).unwrap_or_else(|e| panic!("{e}"));
         }
     }
 }

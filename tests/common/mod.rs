@@ -257,3 +257,52 @@ pub fn plan_name(p: &Conv2dParams, isa: Isa, t: &Tensors) -> String {
         Err(e) => format!("no plan: {e}"),
     }
 }
+
+/// Plans `p` for `isa` with `seed`-derived weights, bias, input and residual, and runs it from buffers that start
+/// `(input, residual, output)` floats past a 64-byte boundary, for every placement and thread count: the first
+/// output must match the reference, every later one it bitwise.
+pub fn check_placements(
+    p: &Conv2dParams,
+    isa: Isa,
+    seed: u64,
+    placements: &[(usize, usize, usize)],
+    threads: &[usize],
+) -> Result<(), String> {
+    let s = p.validate().map_err(|e| e.to_string())?;
+    let (w, b) = (data(s.weight_len, seed), data(p.c_out, seed + 1));
+    let conv = Conv2d::with_options(*p, &w, Some(&b), PlanOptions { isa: Some(isa), ..Default::default() })
+        .map_err(|e| e.to_string())?;
+    let (x0, r0) = (data(s.input_len, seed + 2), data(s.output_len, seed + 3));
+    let want = reference::conv2d_f64(p, &x0, &w, Some(&b), Some(&r0)).map_err(|e| e.to_string())?;
+    let mut first: Option<Vec<f32>> = None;
+    let mut xb = vec![0.0f32; s.input_len + 32];
+    let mut rb = vec![0.0f32; s.output_len + 32];
+    let mut yb = vec![f32::NAN; s.output_len + 32];
+    let (xa, ra, ya) = (xb.as_ptr().align_offset(64), rb.as_ptr().align_offset(64), yb.as_ptr().align_offset(64));
+    for &(xoff, roff, yoff) in placements {
+        let (xo, ro, yo) = (xa + xoff, ra + roff, ya + yoff);
+        xb[xo..xo + s.input_len].copy_from_slice(&x0);
+        rb[ro..ro + s.output_len].copy_from_slice(&r0);
+        for &t in threads {
+            let y = &mut yb[yo..yo + s.output_len];
+            y.fill(f32::NAN);
+            conv.run_with(&xb[xo..xo + s.input_len], y, t, Some(&rb[ro..ro + s.output_len]))
+                .map_err(|e| e.to_string())?;
+            let y = &yb[yo..yo + s.output_len];
+            match &first {
+                None => {
+                    reference::compare(p, y, &want).map_err(|e| format!("{isa} {p:?}: {e}"))?;
+                    first = Some(y.to_vec());
+                }
+                Some(f) if !f.iter().zip(y).all(|(a, b)| a.to_bits() == b.to_bits()) => {
+                    return Err(format!(
+                        "{isa} {p:?}: input at +{xoff}, residual at +{roff}, output at +{yoff}, {t} threads differ \
+                         from the first run"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
