@@ -125,6 +125,8 @@ impl Team {
         s.job.store(job_ptr.cast_mut(), Ordering::Relaxed);
         s.wanted.store(helpers, Ordering::Relaxed);
         s.tickets.store(0, Ordering::Relaxed);
+        // A job reports only its own helpers' panics (a flag left set by an earlier job never reaches this one).
+        s.panicked.store(false, Ordering::Relaxed);
         let open = (s.state.load(Ordering::Relaxed) & !1) + 3;
         s.state.store(open, Ordering::SeqCst);
         if s.sleepers.load(Ordering::SeqCst) > 0 {
@@ -145,10 +147,11 @@ impl Team {
         while s.inside.load(Ordering::SeqCst) != 0 {
             pause(&mut spins);
         }
+        let helper_panicked = s.panicked.swap(false, Ordering::Relaxed);
         if let Err(p) = mine {
             std::panic::resume_unwind(p);
         }
-        if s.panicked.swap(false, Ordering::Relaxed) {
+        if helper_panicked {
             return Err(Error::Internal("a helper thread panicked".into()));
         }
         Ok(())
