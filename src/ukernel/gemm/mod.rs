@@ -271,18 +271,22 @@ pub fn for_isa(isa: Isa) -> Option<GemmKernel> {
 /// longer fit).
 pub const TALL_MAX_K: usize = 256;
 
+/// Whether kernels for `isa` are chosen as for a CPU that splits a 512-bit FMA into two 256-bit ones (Zen 4): native
+/// AVX-512 asks the CPU ([`crate::isa::split_512_fma`]); every other ISA answers yes, so that the stand-ins take,
+/// and every host tests, the choices made for such CPUs (the ISAs without 16-lane kernels have no choice it
+/// changes).
+fn splits_512_fma(isa: Isa) -> bool {
+    isa != Isa::Avx512 || crate::isa::split_512_fma()
+}
+
 /// Whether `isa` runs reductions up to [`TALL_MAX_K`] on the tall tile at any width. The tall tile loads 17 values
 /// per 16 FMAs (16 broadcasts and one vector of B), the 8 x 32 tile 10: a core that retires one 512-bit FMA per
 /// cycle (Zen 4) has the load slots to spare, one with two 512-bit FMA units does not (measured on an Intel Xeon
 /// with AMX, one thread, 8 x 32 against the tall tile, NHWC: 56x56 64->64 1.19-1.21x, 14x14 256->1024 1.27-1.46x,
 /// 35x35 192->64 1.14-1.25x, 28x28 32->192 1.14-1.24x, 28x28 128->512 1.27x; NCHW pixel rows: 14x14 256->1024
-/// 1.28-1.45x, 56x56 256->64 1.02-1.14x, 56x56 256->128 1.01-1.11x, 35x35 192->64 1.00-1.04x). The stand-ins
-/// keep the tall tile so that every host tests it.
+/// 1.28-1.45x, 56x56 256->64 1.02-1.14x, 56x56 256->128 1.01-1.11x, 35x35 192->64 1.00-1.04x).
 fn tall_for_short_k(isa: Isa) -> bool {
-    match isa {
-        Isa::Avx512 => crate::isa::split_512_fma(),
-        _ => true,
-    }
+    splits_512_fma(isa)
 }
 
 /// The GEMM kernel for `isa`, `n` output columns (per group) and reduction length `k`, with A rows streamed in
@@ -308,13 +312,8 @@ pub fn for_gemm(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
 pub fn for_nhwc(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
     let base = for_gemm(isa, n, k)?;
     let narrow = REGISTRY.iter().find(|g| g.isa == isa && g.lanes > 1 && g.lanes < base.lanes);
-    let split = match isa {
-        Isa::Avx512 => crate::isa::split_512_fma(),
-        Isa::Avx512OnAvx2 | Isa::Avx512Portable => true,
-        _ => false,
-    };
     match narrow {
-        Some(g) if split && n <= g.nr() && narrow_pays(n, base.lanes, g.lanes) => Some(*g),
+        Some(g) if splits_512_fma(isa) && n <= g.nr() && narrow_pays(n, base.lanes, g.lanes) => Some(*g),
         _ => Some(base),
     }
 }
