@@ -738,18 +738,20 @@ fn nchw_pixel_rows_sweep() {
     }
 }
 
-/// The run entries of every kernel (consecutive full tiles in one call) write bitwise what the single-tile entries
+/// The run entries of every kernel (consecutive tiles in one call) write bitwise what the single-tile entries
 /// write tile by tile: the any-spacing entry (NHWC rows) and the pixel-row entry (A rows one float apart, elements a
-/// plane apart, C transposed); one to five tiles, widths from the narrowest full-tile width to two panels,
-/// reductions around the unroll, row spacings equal to and past the reduction, with and without bias, residual and
-/// clamp; nothing past the run's rows is written.
+/// plane apart, C transposed), for full tiles and for tiles one row short (against the pointer-table entry for that
+/// many rows); one to five tiles, widths from the narrowest full-tile width to two panels, reductions around the
+/// unroll, row spacings equal to and past the reduction, with and without bias, residual and clamp; nothing past
+/// the run's rows is written.
 #[test]
 fn gemm_runs_match_single_tiles() {
     let mut case = 0u64;
     let guard = f32::from_bits(GUARD_BITS);
     for kern in kernels() {
-        let (mr, nr) = (kern.mr, kern.nr());
-        for transposed in [false, true] {
+        let (mr_full, nr) = (kern.mr, kern.nr());
+        for (transposed, short) in [(false, false), (true, false), (false, true), (true, true)] {
+            let mr = mr_full - usize::from(short);
             for count in [1, 2, 5] {
                 // Full-tile entries take widths whose last panel is wider than `(nv - 1)` vectors.
                 for n in [(kern.nv - 1) * kern.lanes + 1, nr, 2 * nr - 1, 2 * nr]
@@ -801,24 +803,31 @@ fn gemm_runs_match_single_tiles() {
                                 }
                             };
                         }
-                        let (single, run) = if transposed {
-                            (kern.pixel_rows, kern.pixel_rows_run)
-                        } else {
-                            (kern.strided_any, kern.strided_any_run)
+                        let (single, run) = match (transposed, short) {
+                            (false, false) => (kern.strided_any, kern.strided_any_run),
+                            (true, false) => (kern.pixel_rows, kern.pixel_rows_run),
+                            (false, true) => ((kern.select)(mr, kern.nv), kern.strided_any_short_run),
+                            (true, true) => ((kern.select_t)(mr, kern.nv), kern.pixel_rows_short_run),
                         };
                         let mut want = vec![guard; clen + GUARD];
                         for i in 0..count {
-                            let seg = [a[i * a_step..].as_ptr()];
+                            // Full tiles: the strided entries' one pointer; short ones: a pointer per row.
+                            let seg: Vec<*const f32> = if short {
+                                (0..mr).map(|r| a[i * a_step + r * rsa..].as_ptr()).collect()
+                            } else {
+                                vec![a[i * a_step..].as_ptr()]
+                            };
                             let t = tile!(want[i * c_step..].as_mut_ptr(), res[i * c_step..].as_ptr(), seg);
-                            // SAFETY: one full tile inside the buffers above.
+                            // SAFETY: one tile inside the buffers above.
                             unsafe { single(&t) };
                         }
                         let mut got = vec![guard; clen + GUARD];
                         let seg = [a.as_ptr()];
                         let t = tile!(got.as_mut_ptr(), res.as_ptr(), seg);
-                        // SAFETY: `count` consecutive full tiles inside the same buffers.
+                        // SAFETY: `count` consecutive tiles inside the same buffers.
                         unsafe { run(&t, count) };
-                        let ctx = format!("{}: transposed {transposed}, {count} tiles, n {n}, k {k}", kern.name);
+                        let ctx =
+                            format!("{}: transposed {transposed}, {count} tiles of {mr}, n {n}, k {k}", kern.name);
                         assert!(got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()), "{ctx}");
                         let untouched = got.iter().enumerate().filter(|&(i, _)| past_run(i));
                         assert!(untouched.into_iter().all(|(_, g)| g.to_bits() == GUARD_BITS), "{ctx}: past the run");

@@ -6,8 +6,8 @@
 //! across the channel planes), output channels in the lanes, written back as runs of pixels per channel.
 
 use super::{
-    AlignedBuf, Blocks, SendPtr, call_gemm, call_gemm_as, choose_blocks, even_tiles, full_tiles, run_task_runs,
-    run_tasks, with_scratch,
+    AlignedBuf, Blocks, SendPtr, call_gemm, call_gemm_as, choose_blocks, even_tiles, run_task_runs, run_tasks,
+    tile_runs, with_scratch,
 };
 use crate::error::Result;
 use crate::isa::Isa;
@@ -150,19 +150,25 @@ impl NchwGemm {
                 min: p.output_min,
                 max: p.output_max,
             });
-            // The leading full tiles (`even_tiles` puts them first): one call through the run entry.
-            let ran = if whole { full_tiles(mrange.len(), mr_full) } else { 0 };
-            if ran > 0 {
-                // SAFETY: pixel mrange.start of channel 0 of this image and group is inside the input, its tile
-                // rows i floats further (i < mr_full) and channels `plane` apart; the run's tiles are full, of whole
-                // panels, this task's pixels, their outputs as for the single tiles below.
+            // The leading full tiles (`even_tiles` puts them first), then the tiles one row short of full: one
+            // call each through the run entries.
+            let (full, short) = if whole { tile_runs(mrange.len(), mr_full) } else { (0, 0) };
+            let runs = [
+                (mrange.start, mr_full, full, kern.pixel_rows_run),
+                (mrange.start + full * mr_full, mr_full - 1, short, kern.pixel_rows_short_run),
+            ];
+            for (m0, mr, count, run) in runs.into_iter().filter(|r| r.2 > 0) {
+                // SAFETY: pixel m0 of channel 0 of this image and group is inside the input, its tile rows i
+                // floats further (i < mr) and channels `plane` apart; the run's `count` tiles of `mr` rows (the
+                // run entry's) are of whole panels, this task's pixels, their outputs as for the single tiles
+                // below.
                 unsafe {
-                    let a = [xp.get().add(x0 + mrange.start) as *const f32];
-                    (kern.pixel_rows_run)(&tile(mrange.start, mr_full, &a), ran);
+                    let a = [xp.get().add(x0 + m0) as *const f32];
+                    run(&tile(m0, mr, &a), count);
                 }
             }
-            // The others (short tiles, or a narrow last panel): a pointer per row.
-            for (m0, mr) in even_tiles(mrange, mr_full).skip(ran) {
+            // The others (shorter tiles, or a narrow last panel): a pointer per row.
+            for (m0, mr) in even_tiles(mrange, mr_full).skip(full + short) {
                 for (i, r) in rows.iter_mut().enumerate().take(mr) {
                     // SAFETY: pixel m0 + i of channel 0 of this image and group is inside the input; its other
                     // channels are `plane` floats apart, cin_g of them.

@@ -4,7 +4,7 @@
 //! kernel rows cut by the left/right border gathered into per-thread scratch.
 
 use super::{
-    AlignedBuf, SendPtr, call_gemm, choose_blocks, even_tiles, full_tiles, run_task_runs, run_tasks, with_grown,
+    AlignedBuf, SendPtr, call_gemm, choose_blocks, even_tiles, run_task_runs, run_tasks, tile_runs, with_grown,
     with_scratch,
 };
 use crate::error::Result;
@@ -178,15 +178,57 @@ impl NhwcGemm {
                     let (n0, ncols) = (nrange.start, nrange.len());
                     let panel =
                         self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
-                    // The leading full tiles of a contiguous layer: one call through the run entry.
+                    // The leading full tiles of a contiguous layer, then the tiles one row short of full: one
+                    // call each through the run entries.
                     let run = self.run.filter(|_| kern.whole_panels(ncols));
-                    let ran = run.map_or(0, |_| full_tiles(mrange.len(), mr_full));
-                    if let (Some(run), 1..) = (run, ran) {
-                        // SAFETY: rows mrange.start.. of `ran` full tiles are this task's, contiguous.
-                        unsafe { self.run_tiles(run, p, s, xg, g, mrange.start, ran, ncols, panel, yp, rp, n0, rows) };
+                    let (full, short) = run.map_or((0, 0), |_| tile_runs(mrange.len(), mr_full));
+                    let short_start = mrange.start + full * mr_full;
+                    if let (Some(run), 1..) = (run, full) {
+                        // SAFETY: rows mrange.start.. of `full` full tiles are this task's, contiguous.
+                        unsafe {
+                            self.run_tiles(
+                                run,
+                                mr_full,
+                                p,
+                                s,
+                                xg,
+                                g,
+                                mrange.start,
+                                full,
+                                ncols,
+                                panel,
+                                yp,
+                                rp,
+                                n0,
+                                rows,
+                            )
+                        };
                     }
-                    let mut pix = Pixel::of(mrange.start + ran * mr_full, s);
-                    for (m0, mr) in even_tiles(mrange, mr_full).skip(ran) {
+                    if short > 0 {
+                        let run = kern.strided_any_short_run;
+                        // SAFETY: rows short_start.. of `short` tiles of mr_full - 1 rows are this task's, after the
+                        // full ones.
+                        unsafe {
+                            self.run_tiles(
+                                run,
+                                mr_full - 1,
+                                p,
+                                s,
+                                xg,
+                                g,
+                                short_start,
+                                short,
+                                ncols,
+                                panel,
+                                yp,
+                                rp,
+                                n0,
+                                rows,
+                            )
+                        };
+                    }
+                    let mut pix = Pixel::of(short_start + short * (mr_full - 1), s);
+                    for (m0, mr) in even_tiles(mrange, mr_full).skip(full + short) {
                         // SAFETY: `x` holds the whole input, `y` (and `res`) the whole output (caller
                         // contract); this micro-tile's outputs are written by this call only.
                         if unsafe { self.strided_tile(p, s, xg, g, pix, mr, ncols, panel, yp, rp, n0, m0, rows) } {
@@ -287,16 +329,19 @@ impl NhwcGemm {
         true
     }
 
-    /// Runs `count` consecutive full micro-tiles of a contiguous 1x1 layer from output row `m0` (columns `n0..n0 +
-    /// ncols` of group `g`, a whole number of panels) through the run entry `run`, in one call.
+    /// Runs `count` consecutive micro-tiles of `mr` rows of a contiguous 1x1 layer from output row `m0` (columns
+    /// `n0..n0 + ncols` of group `g`, a whole number of panels) through the run entry `run` for that `mr`, in one
+    /// call.
     ///
     /// # Safety
     /// `x` holds the whole NHWC input described by `p`, `y` (and `res` unless null) the whole output; `panel` is the
-    /// packed panel of columns `n0..`; rows `m0..m0 + count * mr` are this call's own.
+    /// packed panel of columns `n0..`; rows `m0..m0 + count * mr` are this call's own; `run` is the kernel's run
+    /// entry for tiles of `mr` rows.
     #[allow(clippy::too_many_arguments)]
     unsafe fn run_tiles(
         &self,
         run: GemmRunFn,
+        mr: usize,
         p: &Conv2dParams,
         s: &Shape,
         x: *const f32,
@@ -316,7 +361,7 @@ impl NhwcGemm {
         unsafe {
             segs[0] = x.add(m0 * p.c_in + g * s.cin_g);
             let off = m0 * p.c_out + g * s.cout_g + n0;
-            run(&self.tile(p, &segs[..1], self.kernel.mr, ncols, panel, y, res, off), count);
+            run(&self.tile(p, &segs[..1], mr, ncols, panel, y, res, off), count);
         }
     }
 

@@ -145,18 +145,20 @@ pub(crate) fn even_tiles(range: std::ops::Range<usize>, mr: usize) -> impl Itera
     })
 }
 
-/// How many of [`even_tiles`]`(range, mr)`'s tiles (for a range of `len` rows) have the full `mr` rows: they are
-/// its first tiles (all of them when `mr` divides `len`, the first `len % tiles` when the tiles are one row short).
-pub(crate) fn full_tiles(len: usize, mr: usize) -> usize {
+/// How [`even_tiles`]`(range, mr)` (for a range of `len` rows) begins: `(full, short)`, its first `full` tiles
+/// have the full `mr` rows and the `short` after them `mr - 1` rows (all of them when `mr` or `mr - 1` divides
+/// `len`); the tiles after those have fewer rows.
+pub(crate) fn tile_runs(len: usize, mr: usize) -> (usize, usize) {
     let tiles = len.div_ceil(mr);
     if tiles == 0 {
-        return 0;
+        return (0, 0);
     }
     let (base, extra) = (len / tiles, len % tiles);
     match mr - base {
-        0 => tiles,
-        1 => extra,
-        _ => 0,
+        0 => (tiles, 0),
+        1 => (extra, tiles - extra),
+        2 => (0, extra),
+        _ => (0, 0),
     }
 }
 
@@ -248,16 +250,22 @@ mod tests {
         assert_eq!(resolve_threads(8, 0), 1);
     }
 
-    /// `full_tiles` counts exactly the leading full tiles of `even_tiles`, and no full tile follows them.
+    /// `tile_runs` counts exactly the leading full tiles of `even_tiles` and the tiles of one row fewer after
+    /// them, and no tile of either size follows those.
     #[test]
-    fn full_tiles_lead_even_tiles() {
+    fn tile_runs_lead_even_tiles() {
         for mr in 1..=17 {
             for len in 0..300 {
                 let tiles: Vec<_> = even_tiles(100..100 + len, mr).collect();
-                let full = full_tiles(len, mr);
-                assert!(tiles[..full].iter().all(|&(_, rows)| rows == mr), "len {len} mr {mr}");
-                assert!(tiles[full..].iter().all(|&(_, rows)| rows < mr), "len {len} mr {mr}");
+                let (full, short) = tile_runs(len, mr);
+                let ctx = format!("len {len} mr {mr}");
+                assert!(tiles[..full].iter().all(|&(_, rows)| rows == mr), "{ctx}");
+                assert!(tiles[full..full + short].iter().all(|&(_, rows)| rows + 1 == mr), "{ctx}");
+                assert!(tiles[full + short..].iter().all(|&(_, rows)| rows + 1 < mr), "{ctx}");
             }
         }
+        // 49 rows on an 8-row tile: seven of seven; 196: twenty-one of eight and four of seven.
+        assert_eq!(tile_runs(49, 8), (0, 7));
+        assert_eq!(tile_runs(196, 8), (21, 4));
     }
 }

@@ -597,37 +597,42 @@ macro_rules! gemm_entry_points {
                 unsafe { $crate::ukernel::gemm::generic::gemm_tile::<$simd, MR, NV, RS, TC>(self.1, self.0) }
             }
         }
-        struct OpRun<'a, 'b, const RS: usize, const TC: bool>(
+        struct OpRun<'a, 'b, const MR: usize, const RS: usize, const TC: bool>(
             &'a $crate::ukernel::gemm::generic::GemmTile<'b>,
             usize,
             $simd,
         );
-        impl<const RS: usize, const TC: bool> pulp::WithSimd for OpRun<'_, '_, RS, TC> {
+        impl<const MR: usize, const RS: usize, const TC: bool> pulp::WithSimd for OpRun<'_, '_, MR, RS, TC> {
             type Output = ();
             #[inline(always)]
             fn with_simd<S: pulp::Simd>(self, _host: S) {
                 // SAFETY: the entry point's caller upholds the run contract of `gemm_tiles`.
-                unsafe { $crate::ukernel::gemm::generic::gemm_tiles::<$simd, $mr, $nv, RS, TC>(self.2, self.0, self.1) }
+                unsafe { $crate::ukernel::gemm::generic::gemm_tiles::<$simd, MR, $nv, RS, TC>(self.2, self.0, self.1) }
             }
         }
         /// # Safety
         /// As [`gemm_tiles`](crate::ukernel::gemm::generic::gemm_tiles) for this module's tile, and the CPU must
         /// support this module's ISA.
-        unsafe fn entry_run<const RS: usize, const TC: bool>(
+        unsafe fn entry_run<const MR: usize, const RS: usize, const TC: bool>(
             t: &$crate::ukernel::gemm::generic::GemmTile<'_>,
             count: usize,
         ) {
             // SAFETY: as in `entry`.
             #[allow(unused_unsafe)]
             let (simd, host): ($simd, _) = unsafe { ($token, $host) };
-            pulp::Simd::vectorize(host, OpRun::<RS, TC>(t, count, simd))
+            pulp::Simd::vectorize(host, OpRun::<MR, RS, TC>(t, count, simd))
         }
         /// Runs of full tiles through the any-spacing entry: see
         /// [`GemmRunFn`](crate::ukernel::gemm::generic::GemmRunFn).
         pub static STRIDED_ANY_RUN: $crate::ukernel::gemm::generic::GemmRunFn =
-            entry_run::<{ $crate::ukernel::gemm::generic::RS_ANY }, false>;
+            entry_run::<$mr, { $crate::ukernel::gemm::generic::RS_ANY }, false>;
+        /// Runs of tiles one row short of full (`MR - 1` rows, `t.mr == MR - 1`) through the any-spacing entry.
+        pub static STRIDED_ANY_SHORT_RUN: $crate::ukernel::gemm::generic::GemmRunFn =
+            entry_run::<{ $mr - 1 }, { $crate::ukernel::gemm::generic::RS_ANY }, false>;
         /// Runs of full tiles through the pixel-row entry (`PIXEL_ROWS`).
-        pub static PIXEL_ROWS_RUN: $crate::ukernel::gemm::generic::GemmRunFn = entry_run::<1, true>;
+        pub static PIXEL_ROWS_RUN: $crate::ukernel::gemm::generic::GemmRunFn = entry_run::<$mr, 1, true>;
+        /// Runs of tiles one row short of full (`MR - 1` rows) through the pixel-row entry.
+        pub static PIXEL_ROWS_SHORT_RUN: $crate::ukernel::gemm::generic::GemmRunFn = entry_run::<{ $mr - 1 }, 1, true>;
 
         /// # Safety
         /// The tile must satisfy the [`GemmTile`](super::generic::GemmTile) contract for `MR` x `NV` (with

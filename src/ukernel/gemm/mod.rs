@@ -53,10 +53,15 @@ pub struct GemmKernel {
     pub strided_any: GemmFn,
     /// `strided_any` over a run of consecutive full tiles in one call ([`generic::GemmRunFn`]).
     pub strided_any_run: GemmRunFn,
+    /// As `strided_any_run`, for tiles of `mr - 1` rows (`GemmTile::mr == mr - 1`): the drivers split a length
+    /// that `mr` does not divide into tiles one row short of full (49 rows: 7 x 7 on an 8-row tile).
+    pub strided_any_short_run: GemmRunFn,
     /// Full-tile transposed-C entry point with A rows one float apart (NCHW pixel rows, `rsa == 1`).
     pub pixel_rows: GemmFn,
     /// `pixel_rows` over a run of consecutive full tiles in one call ([`generic::GemmRunFn`]).
     pub pixel_rows_run: GemmRunFn,
+    /// As `pixel_rows_run`, for tiles of `mr - 1` rows.
+    pub pixel_rows_short_run: GemmRunFn,
 }
 
 impl GemmKernel {
@@ -94,8 +99,10 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_entries: &avx512::STRIDED,
         strided_any: avx512::STRIDED_ANY,
         strided_any_run: avx512::STRIDED_ANY_RUN,
+        strided_any_short_run: avx512::STRIDED_ANY_SHORT_RUN,
         pixel_rows: avx512::PIXEL_ROWS,
         pixel_rows_run: avx512::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: avx512::PIXEL_ROWS_SHORT_RUN,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -109,8 +116,10 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_entries: &avx2::STRIDED,
         strided_any: avx2::STRIDED_ANY,
         strided_any_run: avx2::STRIDED_ANY_RUN,
+        strided_any_short_run: avx2::STRIDED_ANY_SHORT_RUN,
         pixel_rows: avx2::PIXEL_ROWS,
         pixel_rows_run: avx2::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: avx2::PIXEL_ROWS_SHORT_RUN,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -124,8 +133,10 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_entries: &emu512::v3_512b::STRIDED,
         strided_any: emu512::v3_512b::STRIDED_ANY,
         strided_any_run: emu512::v3_512b::STRIDED_ANY_RUN,
+        strided_any_short_run: emu512::v3_512b::STRIDED_ANY_SHORT_RUN,
         pixel_rows: emu512::v3_512b::PIXEL_ROWS,
         pixel_rows_run: emu512::v3_512b::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: emu512::v3_512b::PIXEL_ROWS_SHORT_RUN,
     },
     #[cfg(target_arch = "aarch64")]
     GemmKernel {
@@ -139,8 +150,10 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_entries: &neon::STRIDED,
         strided_any: neon::STRIDED_ANY,
         strided_any_run: neon::STRIDED_ANY_RUN,
+        strided_any_short_run: neon::STRIDED_ANY_SHORT_RUN,
         pixel_rows: neon::PIXEL_ROWS,
         pixel_rows_run: neon::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: neon::PIXEL_ROWS_SHORT_RUN,
     },
     GemmKernel {
         name: "f32_gemm_4x8__scalar",
@@ -153,8 +166,10 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_entries: &scalar::STRIDED,
         strided_any: scalar::STRIDED_ANY,
         strided_any_run: scalar::STRIDED_ANY_RUN,
+        strided_any_short_run: scalar::STRIDED_ANY_SHORT_RUN,
         pixel_rows: scalar::PIXEL_ROWS,
         pixel_rows_run: scalar::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: scalar::PIXEL_ROWS_SHORT_RUN,
     },
     GemmKernel {
         name: "f32_gemm_8x32__avx512_portable",
@@ -167,8 +182,10 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_entries: &emu512::scalar512b::STRIDED,
         strided_any: emu512::scalar512b::STRIDED_ANY,
         strided_any_run: emu512::scalar512b::STRIDED_ANY_RUN,
+        strided_any_short_run: emu512::scalar512b::STRIDED_ANY_SHORT_RUN,
         pixel_rows: emu512::scalar512b::PIXEL_ROWS,
         pixel_rows_run: emu512::scalar512b::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: emu512::scalar512b::PIXEL_ROWS_SHORT_RUN,
     },
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     GemmKernel {
@@ -182,8 +199,10 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_entries: &avx512::tall::STRIDED,
         strided_any: avx512::tall::STRIDED_ANY,
         strided_any_run: avx512::tall::STRIDED_ANY_RUN,
+        strided_any_short_run: avx512::tall::STRIDED_ANY_SHORT_RUN,
         pixel_rows: avx512::tall::PIXEL_ROWS,
         pixel_rows_run: avx512::tall::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: avx512::tall::PIXEL_ROWS_SHORT_RUN,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -197,8 +216,10 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_entries: &emu512::v3_512b_tall::STRIDED,
         strided_any: emu512::v3_512b_tall::STRIDED_ANY,
         strided_any_run: emu512::v3_512b_tall::STRIDED_ANY_RUN,
+        strided_any_short_run: emu512::v3_512b_tall::STRIDED_ANY_SHORT_RUN,
         pixel_rows: emu512::v3_512b_tall::PIXEL_ROWS,
         pixel_rows_run: emu512::v3_512b_tall::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: emu512::v3_512b_tall::PIXEL_ROWS_SHORT_RUN,
     },
     GemmKernel {
         name: "f32_gemm_16x16__avx512_portable",
@@ -211,8 +232,10 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_entries: &emu512::scalar512b_tall::STRIDED,
         strided_any: emu512::scalar512b_tall::STRIDED_ANY,
         strided_any_run: emu512::scalar512b_tall::STRIDED_ANY_RUN,
+        strided_any_short_run: emu512::scalar512b_tall::STRIDED_ANY_SHORT_RUN,
         pixel_rows: emu512::scalar512b_tall::PIXEL_ROWS,
         pixel_rows_run: emu512::scalar512b_tall::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: emu512::scalar512b_tall::PIXEL_ROWS_SHORT_RUN,
     },
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     GemmKernel {
@@ -226,8 +249,10 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_entries: &avx512::ymm::STRIDED,
         strided_any: avx512::ymm::STRIDED_ANY,
         strided_any_run: avx512::ymm::STRIDED_ANY_RUN,
+        strided_any_short_run: avx512::ymm::STRIDED_ANY_SHORT_RUN,
         pixel_rows: avx512::ymm::PIXEL_ROWS,
         pixel_rows_run: avx512::ymm::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: avx512::ymm::PIXEL_ROWS_SHORT_RUN,
     },
     #[cfg(target_arch = "x86_64")]
     GemmKernel {
@@ -241,8 +266,10 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_entries: &emu512::v3_ymm::STRIDED,
         strided_any: emu512::v3_ymm::STRIDED_ANY,
         strided_any_run: emu512::v3_ymm::STRIDED_ANY_RUN,
+        strided_any_short_run: emu512::v3_ymm::STRIDED_ANY_SHORT_RUN,
         pixel_rows: emu512::v3_ymm::PIXEL_ROWS,
         pixel_rows_run: emu512::v3_ymm::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: emu512::v3_ymm::PIXEL_ROWS_SHORT_RUN,
     },
     GemmKernel {
         name: "f32_gemm_8x24__avx512_ymm_portable",
@@ -255,8 +282,10 @@ pub static REGISTRY: &[GemmKernel] = &[
         strided_entries: &emu512::scalar256b_ymm::STRIDED,
         strided_any: emu512::scalar256b_ymm::STRIDED_ANY,
         strided_any_run: emu512::scalar256b_ymm::STRIDED_ANY_RUN,
+        strided_any_short_run: emu512::scalar256b_ymm::STRIDED_ANY_SHORT_RUN,
         pixel_rows: emu512::scalar256b_ymm::PIXEL_ROWS,
         pixel_rows_run: emu512::scalar256b_ymm::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: emu512::scalar256b_ymm::PIXEL_ROWS_SHORT_RUN,
     },
 ];
 
