@@ -11,6 +11,8 @@ fn shapes() -> Vec<Conv2dParams> {
     let mut v = Vec::new();
     for layout in [Layout::Nhwc, Layout::Nchw] {
         v.push(Conv2dParams::new(56, 56, 64, 64, 1, 1).layout(layout).clamp(-0.5, 0.75));
+        // More weights than activations: tasks split the output channels first, in column-block-major order.
+        v.push(Conv2dParams::new(7, 7, 256, 320, 1, 1).layout(layout));
         v.push(Conv2dParams::new(28, 28, 32, 40, 3, 3).padding(1, 1, 1, 1).layout(layout));
         v.push(
             Conv2dParams::new(29, 27, 24, 36, 3, 3).stride(2, 2).padding(1, 0, 1, 1).groups(2).batch(2).layout(layout),

@@ -90,10 +90,7 @@ fn task_blocks(outer: usize, inner: usize, threads: usize, per_thread: usize) ->
     let want = if threads > 1 { per_thread * threads } else { 1 };
     let ob = outer.min(want).max(1);
     let ib = if outer >= want { 1 } else { want.div_ceil(outer.max(1)).min(inner).max(1) };
-    (
-        Blocks { total: outer, block: outer.div_ceil(ob).max(1) },
-        Blocks { total: inner, block: inner.div_ceil(ib).max(1) },
-    )
+    (Blocks::new(outer, outer.div_ceil(ob)), Blocks::new(inner, inner.div_ceil(ib)))
 }
 
 /// The output range `[lo, hi)` whose taps all fall inside `0..n_in` (a border output lies outside it).

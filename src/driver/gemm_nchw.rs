@@ -107,16 +107,15 @@ impl NchwGemm {
         let kern = &self.kernel;
         let (mr_full, nr_full) = (kern.mr, kern.nr());
         let plane = s.out_height * s.out_width;
-        let (mb, nb) = choose_blocks(plane, s.cout_g, self.k, mr_full, nr_full, p.batch * p.groups, threads);
-        let (mcount, ncount) = (mb.count(), nb.count());
+        let blocks = choose_blocks(plane, s.cout_g, self.k, mr_full, nr_full, p.batch * p.groups, threads);
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
         // A contiguous run of pixel blocks per thread, as for the pixel-lane path below (two threads against one
         // shared counter: 35x35 192->64 1.24-1.29x, 14x14 384->64 1.30x, 28x28 512->128 1.10-1.16x, 56x56 256->64
         // 1.09x; 14x14 1024->256 0.95-0.97x, 7x7 2048->512 0.97-0.99x).
-        run_task_runs(p.batch * p.groups * mcount * ncount, threads, |t| {
-            let ng = t / (mcount * ncount);
+        run_task_runs(p.batch * p.groups * blocks.per_outer(), threads, |t| {
+            let (ng, mi, ni) = blocks.task(t);
             let (n, g) = (ng / p.groups, ng % p.groups);
-            let (mrange, nrange) = (mb.range((t / ncount) % mcount), nb.range(t % ncount));
+            let (mrange, nrange) = (blocks.m.range(mi), blocks.n.range(ni));
             let (n0, ncols) = (nrange.start, nrange.len());
             let panel = self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
             // Channel 0 of this image and group, and output channel n0.
@@ -404,7 +403,7 @@ fn nchw_blocks(
     while count(nc, mc) < want && mc > mr {
         mc = (mc / 2).div_ceil(mr) * mr;
     }
-    (Blocks { total: plane, block: nc }, Blocks { total: cout, block: mc })
+    (Blocks::new(plane, nc), Blocks::new(cout, mc))
 }
 
 /// Packs pixels `pstart .. pstart + plen` of one image and group into panels `dst[q][k][nr_full]`

@@ -161,16 +161,15 @@ impl NhwcGemm {
         let (mr_full, nr_full) = (kern.mr, kern.nr());
         let m_total = p.batch * s.out_height * s.out_width;
         let k = self.segs * self.seg_len;
-        let (mb, nb) = choose_blocks(m_total, s.cout_g, k, mr_full, nr_full, p.groups, threads);
-        let (mcount, ncount) = (mb.count(), nb.count());
+        let blocks = choose_blocks(m_total, s.cout_g, k, mr_full, nr_full, p.groups, threads);
+        let (mb, nb) = (blocks.m, blocks.n);
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
         let scratch_len = match self.rows {
             RowMode::Pixel | RowMode::Tap => 0,
             RowMode::KernelRow | RowMode::Gather => mr_full * k,
         };
         let task = |t: usize| {
-            let g = t / (mcount * ncount);
-            let (mi, ni) = ((t / ncount) % mcount, t % ncount);
+            let (g, mi, ni) = blocks.task(t);
             with_scratch(scratch_len, |scratch| {
                 with_pointers(mr_full * self.segs, |rows| {
                     let (mrange, nrange) = (mb.range(mi), nb.range(ni));
@@ -277,7 +276,7 @@ impl NhwcGemm {
         // 32->16 1.03-1.11x, 7x7 960->160 1.11-1.13x, 1.00-1.02x on 56x56 64->64, 28x28 128->512, 14x14
         // 1024->256; on Zen 4 at an earlier stop 14x14 1024->256 0.97x, 112x112 32->16 0.92-1.01x. Other layers
         // (3x3: 0.95-1.04x) keep the counter.
-        let n = p.groups * mcount * ncount;
+        let n = p.groups * blocks.per_outer();
         if self.rows == RowMode::Pixel { run_task_runs(n, threads, task) } else { run_tasks(n, threads, task) }
     }
 

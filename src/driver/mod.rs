@@ -48,27 +48,71 @@ pub(crate) fn resolve_threads(threads: usize, flops: u64) -> usize {
     t.min(useful).max(1)
 }
 
-/// Splits `total` into blocks of `block` (the last may be shorter).
+/// Splits `total` rows into blocks of `block` (the last may be shorter), or, with a micro-tile of `tile` rows, into
+/// blocks of `block / tile` of the [`even_tiles`] of all `total` rows: 49 rows in blocks of 32 on an 8-row tile are
+/// 28 + 21 (four and three 7-row tiles), not 32 + 17 (whose tiles would be 6, 6 and 5 rows).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Blocks {
-    pub total: usize,
-    pub block: usize,
+    total: usize,
+    block: usize,
+    tile: usize,
 }
 
 impl Blocks {
-    pub fn count(&self) -> usize {
-        self.total.div_ceil(self.block)
+    /// Blocks of `block` rows.
+    pub fn new(total: usize, block: usize) -> Self {
+        Blocks { total, block: block.max(1), tile: 1 }
     }
+
+    /// Blocks of `block / tile` micro-tiles of `tile` rows or fewer (`block` a multiple of `tile`).
+    pub fn tiled(total: usize, block: usize, tile: usize) -> Self {
+        let tile = tile.max(1);
+        Blocks { total, block: block.max(tile) / tile * tile, tile }
+    }
+
+    pub fn count(&self) -> usize {
+        self.total.div_ceil(self.tile).div_ceil(self.block / self.tile)
+    }
+
     pub fn range(&self, i: usize) -> std::ops::Range<usize> {
-        let s = i * self.block;
-        s..(s + self.block).min(self.total)
+        let tiles = self.total.div_ceil(self.tile);
+        let (base, extra) = (self.total / tiles.max(1), self.total % tiles.max(1));
+        // Row where tile `j` of `even_tiles(0..total, tile)` starts.
+        let start = |j: usize| j * base + j.min(extra);
+        let per = self.block / self.tile;
+        start((i * per).min(tiles))..start(((i + 1) * per).min(tiles))
+    }
+}
+
+/// The blocks of a GEMM (`outer` independent ones: images or groups) and the order of its tasks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GemmBlocks {
+    pub m: Blocks,
+    pub n: Blocks,
+    /// Tasks run column block by column block (all row blocks of one column block in a row), so that a thread's
+    /// run of tasks reads its own share of the weights; otherwise row block by row block.
+    pub n_major: bool,
+}
+
+impl GemmBlocks {
+    /// Tasks per GEMM of the `outer`.
+    pub fn per_outer(&self) -> usize {
+        self.m.count() * self.n.count()
+    }
+
+    /// Task `t`'s (outer index, row block, column block).
+    pub fn task(&self, t: usize) -> (usize, usize, usize) {
+        let (mcount, ncount) = (self.m.count(), self.n.count());
+        let (o, rest) = (t / (mcount * ncount), t % (mcount * ncount));
+        if self.n_major { (o, rest % mcount, rest / mcount) } else { (o, rest / ncount, rest % ncount) }
     }
 }
 
 /// Chooses (m block, n block) sizes: `n` blocks sized so that a `k x nc` weight slice stays in L2, `m` blocks of
-/// a few micro-tiles; both shrink (down to one micro-tile) until every thread has 12 tiles (a thread that falls
+/// a few micro-tiles; they shrink (down to one micro-tile) until every thread has 12 tiles (a thread that falls
 /// behind by a tile then costs the layer a twelfth of a share; 12 measured 1.02-1.09x over 6 at two threads on
-/// rows of few pixels).
+/// rows of few pixels). Where the weights outweigh the activations (`n > m`) the `n` blocks shrink first and the
+/// tasks run column block by column block: each thread then reads its share of the weights, not all of them.
 pub(crate) fn choose_blocks(
     m: usize,
     n: usize,
@@ -77,20 +121,27 @@ pub(crate) fn choose_blocks(
     nr: usize,
     outer: usize,
     threads: usize,
-) -> (Blocks, Blocks) {
+) -> GemmBlocks {
     const L2_BYTES: usize = 256 * 1024;
     let n_round = n.div_ceil(nr) * nr;
     let mut nc = ((L2_BYTES / (4 * k.max(1))) / nr * nr).clamp(nr, n_round.max(nr));
     let mut mc = (mr * 16).min(m.div_ceil(mr) * mr).max(mr);
     let want = if threads > 1 { 12 * threads } else { 1 };
-    let count = |mc: usize, nc: usize| outer * m.div_ceil(mc) * n.div_ceil(nc);
+    let count = |mc: usize, nc: usize| outer * Blocks::tiled(m, mc, mr).count() * n.div_ceil(nc);
+    let n_major = n > m;
+    let halve = |b: usize, r: usize| (b / 2).div_ceil(r) * r;
+    if n_major {
+        while count(mc, nc) < want && nc > nr {
+            nc = halve(nc, nr);
+        }
+    }
     while count(mc, nc) < want && mc > mr {
-        mc = (mc / 2).div_ceil(mr) * mr;
+        mc = halve(mc, mr);
     }
     while count(mc, nc) < want && nc > nr {
-        nc = (nc / 2).div_ceil(nr) * nr;
+        nc = halve(nc, nr);
     }
-    (Blocks { total: m, block: mc }, Blocks { total: n, block: nc })
+    GemmBlocks { m: Blocks::tiled(m, mc, mr), n: Blocks::new(n, nc), n_major }
 }
 
 /// Runs `f` with this thread's scratch buffer of at least `len` floats (contents unspecified: callers write
@@ -248,6 +299,55 @@ mod tests {
         assert_eq!(resolve_threads(64, 3 * f + 1), 3.min(cores));
         assert_eq!(resolve_threads(0, 0), 1);
         assert_eq!(resolve_threads(8, 0), 1);
+    }
+
+    /// Tiled blocks partition the rows in order, every block holds whole tiles of the even split of all rows (so
+    /// re-splitting a block gives the same tile sizes), and at most `block` rows; plain blocks are `block` rows each.
+    #[test]
+    fn tiled_blocks_hold_whole_even_tiles() {
+        for mr in 1..=17 {
+            for total in 0..200 {
+                let all: Vec<usize> = even_tiles(0..total, mr).map(|(_, rows)| rows).collect();
+                for per in 1..=5 {
+                    let b = Blocks::tiled(total, per * mr, mr);
+                    let ctx = format!("total {total} mr {mr} per {per}");
+                    let mut next = 0;
+                    let mut tiles = Vec::new();
+                    for i in 0..b.count() {
+                        let r = b.range(i);
+                        assert!(r.start == next && !r.is_empty() && r.len() <= per * mr, "{ctx}: block {i} {r:?}");
+                        next = r.end;
+                        let inside: Vec<usize> = even_tiles(r, mr).map(|(_, rows)| rows).collect();
+                        assert!(inside.len() <= per, "{ctx}");
+                        tiles.extend(inside);
+                    }
+                    assert_eq!(next, total, "{ctx}");
+                    assert_eq!(tiles, all, "{ctx}");
+                }
+            }
+        }
+        let plain = Blocks::new(10, 4);
+        assert_eq!((0..plain.count()).map(|i| plain.range(i)).collect::<Vec<_>>(), [0..4, 4..8, 8..10]);
+        let b = Blocks::tiled(49, 32, 8);
+        assert_eq!((0..b.count()).map(|i| b.range(i)).collect::<Vec<_>>(), [0..28, 28..49]);
+    }
+
+    /// Weights larger than the activations: the column blocks shrink first, the row blocks stay whole, tasks run
+    /// column block by column block; otherwise the row blocks shrink first. Every task index maps to a distinct
+    /// (outer, row block, column block).
+    #[test]
+    fn weight_heavy_layers_split_columns_first() {
+        let b = choose_blocks(49, 2048, 512, 8, 32, 1, 2);
+        assert!(b.n_major && b.m.count() == 1 && b.n.count() >= 24, "{b:?}");
+        let b = choose_blocks(3136, 64, 64, 8, 32, 1, 2);
+        assert!(!b.n_major && b.n.count() == 1 && b.m.count() >= 24, "{b:?}");
+        for b in [choose_blocks(49, 160, 960, 8, 32, 3, 2), choose_blocks(300, 100, 64, 8, 32, 2, 2)] {
+            let mut seen: Vec<_> = (0..3 * b.per_outer()).map(|t| b.task(t)).collect();
+            seen.sort();
+            seen.dedup();
+            assert_eq!(seen.len(), 3 * b.per_outer(), "{b:?}");
+            assert!(seen.iter().all(|&(o, mi, ni)| o < 3 && mi < b.m.count() && ni < b.n.count()));
+        }
     }
 
     /// `tile_runs` counts exactly the leading full tiles of `even_tiles` and the tiles of one row fewer after
