@@ -39,6 +39,7 @@ fn kernels(c: &mut Criterion) {
                     rsr: 0,
                     min: f32::NEG_INFINITY,
                     max: f32::INFINITY,
+                    prefetch_a: false,
                 };
                 // SAFETY: row i of A is `a[i * K..]` (K floats, csa 1); B is one panel of K rows of nr floats
                 // (ldb nr); C is mr x nr with row stride nr; no bias, no residual; the kernel runs on this CPU.

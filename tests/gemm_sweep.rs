@@ -214,6 +214,8 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
         rsr,
         min,
         max,
+        // Pixel rows (elements a plane apart) with and without the prefetch of A a few k steps ahead.
+        prefetch_a: matches!(o.a_rows, ARows::Pixels(_)) && seed.is_multiple_of(2),
     };
     let f = match o.a_rows {
         ARows::Apart(rs) => {
@@ -490,6 +492,7 @@ fn gemm_transposed_matches_normal_bitwise() {
                         rsr: rs,
                         min,
                         max,
+                        prefetch_a: false,
                     };
                     let f = if transposed { (kern.select_t)(m, nv) } else { (kern.select)(m, nv) };
                     // SAFETY: A rows of k floats; `panels` panels `b_stride` apart of a bias row and k rows of `width`
@@ -571,6 +574,7 @@ fn gemm_nan_stays_in_its_row() {
             rsr: 0,
             min: 0.0,
             max: 6.0,
+            prefetch_a: false,
         };
         // SAFETY: rows of `k` contiguous floats, B `k` rows of `ldb = nr` floats, C `m x n` contiguous.
         unsafe { (kern.select)(m, nv)(&tile) };
@@ -800,6 +804,7 @@ fn gemm_runs_match_single_tiles() {
                                     rsr: rsc,
                                     min,
                                     max,
+                                    prefetch_a: transposed && !case.is_multiple_of(2),
                                 }
                             };
                         }

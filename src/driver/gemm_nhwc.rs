@@ -403,6 +403,7 @@ impl NhwcGemm {
                 rsr: p.c_out,
                 min: p.output_min,
                 max: p.output_max,
+                prefetch_a: false,
             }
         }
     }

@@ -228,6 +228,7 @@ impl Winograd {
                         rsr: 0,
                         min: f32::NEG_INFINITY,
                         max: f32::INFINITY,
+                        prefetch_a: false,
                     };
                     call_gemm(&self.gemm, tile);
                 }

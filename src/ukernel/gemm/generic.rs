@@ -50,6 +50,10 @@ pub struct GemmTile<'a> {
     pub rsr: usize,
     pub min: f32,
     pub max: f32,
+    /// Prefetch each A row's element [`PREFETCH_STEPS`] k steps ahead, every step (rows whose elements are a
+    /// channel plane apart, NCHW pixel rows, each step onto another line and often another page), when `k` is at
+    /// least [`PREFETCH_MIN_K`]. The plan decides where it pays.
+    pub prefetch_a: bool,
 }
 
 /// Row spacings (in floats) with strided entry points (each kernel's `STRIDED` list): 1, the NCHW path's packed
@@ -72,12 +76,9 @@ pub const RS_ANY: usize = usize::MAX;
 /// How far ahead (in floats) the A rows are prefetched.
 const PREFETCH_FLOATS: usize = 64;
 /// Segments shorter than this are not prefetched.
-const PREFETCH_MIN_K: usize = 32;
-/// A whose elements are at least this many floats apart (NCHW pixel rows on planes from about 23x23 on) is
-/// prefetched [`PREFETCH_STEPS`] k steps ahead, every step.
-const PREFETCH_MIN_CSA: usize = 512;
-/// How many k steps ahead such A is prefetched.
-const PREFETCH_STEPS: usize = 8;
+pub const PREFETCH_MIN_K: usize = 32;
+/// How many k steps ahead A is prefetched where [`GemmTile::prefetch_a`] asks for it.
+pub const PREFETCH_STEPS: usize = 8;
 
 /// Signature shared by every GEMM micro-kernel entry point.
 pub type GemmFn = unsafe fn(&GemmTile<'_>);
@@ -195,11 +196,11 @@ unsafe fn panel<S: TileSimd, const MR: usize, const NV: usize, const RS: usize, 
                     *p = *a.add(seg * MR + i);
                 }
                 // By value in and out: keeps the accumulators in registers across the segment loop.
-                acc = k_loop::<S, MR, NV>(simd, acc, ap, bp, t.k, t.csa, t.ldb);
+                acc = k_loop::<S, MR, NV>(simd, acc, ap, bp, t.k, t.csa, t.ldb, t.prefetch_a);
             } else if RS == RS_ANY {
                 acc = k_loop_spaced::<S, MR, NV>(simd, acc, *a.add(seg), t.rsa, t.csa, bp, t.k, t.ldb);
             } else {
-                acc = k_loop_strided::<S, MR, NV, RS>(simd, acc, *a.add(seg), t.csa, bp, t.k, t.ldb);
+                acc = k_loop_strided::<S, MR, NV, RS>(simd, acc, *a.add(seg), t.csa, bp, t.k, t.ldb, t.prefetch_a);
             }
             bp = bp.add(t.k * t.ldb);
         }
@@ -218,6 +219,7 @@ unsafe fn panel<S: TileSimd, const MR: usize, const NV: usize, const RS: usize, 
 /// # Safety
 /// `ap[i]` holds `k` readable elements `csa` apart; `bp` holds `k` rows of `NV * lanes` floats `ldb` apart.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn k_loop<S: Simd, const MR: usize, const NV: usize>(
     simd: S,
     mut acc: [[S::f32s; NV]; MR],
@@ -226,6 +228,7 @@ unsafe fn k_loop<S: Simd, const MR: usize, const NV: usize>(
     k: usize,
     csa: usize,
     ldb: usize,
+    prefetch_a: bool,
 ) -> [[S::f32s; NV]; MR] {
     let lanes = S::F32_LANES;
     let zero = simd.splat_f32s(0.0);
@@ -234,10 +237,9 @@ unsafe fn k_loop<S: Simd, const MR: usize, const NV: usize>(
     // (a stem's kernel rows) are left to the hardware: the prefetches would cost more than they hide.
     let prefetch_rows = csa == 1 && k >= PREFETCH_MIN_K;
     // A rows that are neighbouring pixels of one channel plane (NCHW pixel rows, `csa` = the plane) step a whole
-    // plane per k, onto a new line and often a new page each step: prefetch the line a few steps ahead where the
-    // first and the last row lie. Measured on Zen 4 (AVX-512) against none: 56x56 256->64 +6-14%, 56x56 256->128
-    // +5-11%, 28x28 +1-5%, 35x35 192->64 +3%; on 7x7 to 17x17 planes (already in L2) a loss, hence the floor.
-    let prefetch_cols = csa >= PREFETCH_MIN_CSA && k >= PREFETCH_MIN_K;
+    // plane per k, onto a new line and often a new page each step: where the plan asks for it, prefetch the line a
+    // few steps ahead where the first and the last row lie.
+    let prefetch_cols = prefetch_a && k >= PREFETCH_MIN_K;
     // SAFETY: the reads stay inside the extents of the caller's contract.
     unsafe {
         for kk in 0..k {
@@ -277,6 +279,7 @@ unsafe fn k_loop<S: Simd, const MR: usize, const NV: usize>(
 // Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn k_loop_strided<S: Simd, const MR: usize, const NV: usize, const RS: usize>(
     simd: S,
     mut acc: [[S::f32s; NV]; MR],
@@ -285,10 +288,11 @@ unsafe fn k_loop_strided<S: Simd, const MR: usize, const NV: usize, const RS: us
     mut bp: *const f32,
     k: usize,
     ldb: usize,
+    prefetch_a: bool,
 ) -> [[S::f32s; NV]; MR] {
     let lanes = S::F32_LANES;
     let zero = simd.splat_f32s(0.0);
-    let prefetch_cols = csa >= PREFETCH_MIN_CSA && k >= PREFETCH_MIN_K;
+    let prefetch_cols = prefetch_a && k >= PREFETCH_MIN_K;
     // SAFETY: the reads stay inside the extents of the caller's contract.
     unsafe {
         for _ in 0..k {
