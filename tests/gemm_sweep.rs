@@ -630,6 +630,23 @@ fn long_reduction_sweep() {
     }
 }
 
+/// Contiguous NHWC 1x1 layers whose weight panels outgrow L1 over short reductions run in column strips of one
+/// panel (every tile on a panel, then the next panel; 8 x 32 tiles): full tiles and tiles one row short, a last
+/// panel of 24 columns, bias, residual and clamp, one and two threads; checked against the reference.
+#[test]
+fn panel_strips_sweep() {
+    let list = isas();
+    let cases = [(7, 9, 64, 184), (5, 13, 200, 256), (8, 8, 256, 192), (3, 5, 130, 120)];
+    for (i, (h, w, c_in, c_out)) in cases.into_iter().enumerate() {
+        let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).layout(Layout::Nhwc);
+        let residual = [Residual::None, Residual::Separate, Residual::InPlace][i % 3];
+        let clamp = [Clamp::Relu6, Clamp::None, Clamp::Range(-0.2, 0.3)][i % 3];
+        for threads in [1, 2] {
+            check_isas(&p, &list, i % 2 == 0, residual, clamp, threads, i as u64).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
 /// NHWC layers with at most one vector of output channels, or short reductions on CPUs that split 512-bit FMAs,
 /// run the ISA's tall one-vector kernel (where it has one), the others the general kernel, and outputs that 16 lanes pad by a quarter the 8 x 24
 /// tile (AVX-512 family); all through the whole API, checked against the reference.
