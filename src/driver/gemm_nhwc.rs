@@ -4,8 +4,8 @@
 //! kernel rows cut by the left/right border gathered into per-thread scratch.
 
 use super::{
-    AlignedBuf, SendPtr, call_gemm, choose_blocks, even_tiles, run_task_runs, run_tasks, tile_runs, with_grown,
-    with_scratch,
+    AlignedBuf, SendPtr, call_gemm, choose_blocks, even_tiles, panel_strips, run_task_runs, run_tasks, tile_runs,
+    with_grown, with_scratch,
 };
 use crate::error::Result;
 use crate::pack::pack_panels;
@@ -183,8 +183,9 @@ impl NhwcGemm {
                     let (full, short) = run.map_or((0, 0), |_| tile_runs(mrange.len(), mr_full));
                     let short_start = mrange.start + full * mr_full;
                     // Column strips of one panel each (every tile of the run on a panel, then the next panel) where
-                    // the panels of the task outgrow L1 (see `panel_outer`); else every panel per tile.
-                    let strip = if panel_outer(kern, self.segs * self.seg_len, ncols) { nr_full } else { ncols.max(1) };
+                    // the panels of the task outgrow L1 (see `panel_strips`); else every panel per tile.
+                    let strip =
+                        if panel_strips(kern, self.segs * self.seg_len, ncols) { nr_full } else { ncols.max(1) };
                     let runs = [
                         (run, mr_full, mrange.start, full),
                         (run.map(|_| kern.strided_any_short_run), mr_full - 1, short_start, short),
@@ -546,18 +547,6 @@ impl NhwcGemm {
 
 /// Runs `f` with this thread's pointer scratch of `len` entries (kept between calls, like
 /// [`with_scratch`]'s floats).
-/// Whether a contiguous 1x1 task runs its tiles panel by panel (each panel's K x NR weights stay in L1 while every
-/// tile of the task passes over it, the tiles' A rows coming from L2) rather than tile by tile over every panel
-/// (each tile's A rows in L1, the task's panels streamed from L2): for wide-panel kernels (NR >= 32: the AVX-512 8 x
-/// 32 tile and its stand-ins) when the task's panels outgrow L1 (over 32 KiB) and one panel fits it easily (K <=
-/// 256). Measured on an Intel Xeon (AVX-512, one thread, six alternating rounds, median per-round ratio against
-/// tile by tile): 56x56 64->256 1.05x, 28x28 128->512 1.03x, 56x56 256->128 1.06x, 14x14 256->1024 1.03x, 35x35
-/// 192->64 1.02x; where the panels fit L1, 56x56 64->64 0.95x and 28x28 32->192 0.97x; from K = 512 on 0.99-1.00x;
-/// AVX2's 6 x 16 tile 0.98-1.03x.
-fn panel_outer(kern: &GemmKernel, k: usize, ncols: usize) -> bool {
-    kern.nr() >= 32 && k <= 256 && k * ncols * 4 > 32 * 1024
-}
-
 fn with_pointers<R>(len: usize, f: impl FnOnce(&mut [*const f32]) -> Result<R>) -> Result<R> {
     use std::cell::RefCell;
     thread_local! {
@@ -627,7 +616,7 @@ mod tests {
     use crate::reference;
     use crate::ukernel::gemm::REGISTRY;
 
-    /// Column strips (`panel_outer`) through every wide-panel kernel this CPU runs (the 16-lane stand-ins' 8 x 32
+    /// Column strips (`panel_strips`) through every wide-panel kernel this CPU runs (the 16-lane stand-ins' 8 x 32
     /// tile on every host, which the plans of short reductions give the tall tile instead): full tiles and tiles
     /// one row short, a last panel of 24 columns, bias and clamp, one and two threads, against the reference.
     #[test]
@@ -637,7 +626,7 @@ mod tests {
             for (h, w, c_in, c_out) in [(7, 9, 64, 184), (5, 13, 200, 256)] {
                 let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).clamp(-0.5, 0.75);
                 let s = p.validate().unwrap();
-                assert!(panel_outer(kern, c_in, c_out), "{}", kern.name);
+                assert!(panel_strips(kern, c_in, c_out), "{}", kern.name);
                 let wts: Vec<f32> = (0..s.weight_len).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.02).collect();
                 let bias: Vec<f32> = (0..c_out).map(|i| (i % 5) as f32 * 0.1 - 0.2).collect();
                 let x: Vec<f32> = (0..s.input_len).map(|i| ((i * 3 % 17) as f32 - 8.0) * 0.1).collect();
