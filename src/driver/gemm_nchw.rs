@@ -110,7 +110,8 @@ impl NchwGemm {
         let blocks = choose_blocks(plane, s.cout_g, self.k, mr_full, nr_full, p.batch * p.groups, threads);
         let prefetch_a = prefetch_planes(plane);
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
-        // A contiguous run of pixel blocks per thread, as for the pixel-lane path below (two threads against one
+        // A contiguous run of tasks per thread (pixel blocks, or column blocks where the weights outweigh the
+        // activations: `choose_blocks`), as for the pixel-lane path below (two threads against one
         // shared counter: 35x35 192->64 1.24-1.29x, 14x14 384->64 1.30x, 28x28 512->128 1.10-1.16x, 56x56 256->64
         // 1.09x; 14x14 1024->256 0.95-0.97x, 7x7 2048->512 0.97-0.99x).
         run_task_runs(p.batch * p.groups * blocks.per_outer(), threads, |t| {
