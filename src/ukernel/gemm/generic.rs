@@ -83,12 +83,13 @@ pub const PREFETCH_STEPS: usize = 8;
 /// Signature shared by every GEMM micro-kernel entry point.
 pub type GemmFn = unsafe fn(&GemmTile<'_>);
 
-/// A run of full tiles: `(tile, count)` computes `count` tiles, the `i`-th being `tile` with its single A segment,
-/// C and the residual moved on by `i * MR` rows (`MR * rsa` floats for A; for C and the residual `MR * rsc` and
-/// `MR * rsr`, or `MR` through a transposed entry).
+/// A run of tiles of the entry's `MR` rows (the kernel's full tile, or one row fewer for the short-run entries):
+/// `(tile, count)` computes `count` tiles, the `i`-th being `tile` with its single A segment, C and the residual
+/// moved on by `i * MR` rows (`MR * rsa` floats for A; for C and the residual `MR * rsc` and `MR * rsr`, or `MR`
+/// through a transposed entry); `tile.mr == MR`.
 pub type GemmRunFn = unsafe fn(&GemmTile<'_>, usize);
 
-/// `count` consecutive full `MR`-row tiles through the strided entry for `RS` (with `TC`, C transposed), in one
+/// `count` consecutive `MR`-row tiles through the strided entry for `RS` (with `TC`, C transposed), in one
 /// call: the per-call set-up (the backend's entry, the tile's constants) is paid once per run instead of once per
 /// tile (measured on Zen 4, AVX-512, one thread, contiguous 1x1 NHWC layers: 112x112 32->16 1.09x, 16->96
 /// 1.04-1.06x, 56x56 144->24 1.05x, 28x28 256->16 1.02x; from K = 192 on within noise).
