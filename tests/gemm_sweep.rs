@@ -630,6 +630,21 @@ fn long_reduction_sweep() {
     }
 }
 
+/// NCHW 1x1 layers read in place over the shortest reductions (K <= 16) take pixel blocks of up to 32 panels: planes
+/// longer than one and several such blocks, a ragged last block, one and two threads, against the reference.
+#[test]
+fn nchw_short_reduction_long_blocks() {
+    let list = isas();
+    let cases = [(40, 41, 16, 40), (33, 70, 9, 96), (64, 40, 16, 33)];
+    for (i, (h, w, c_in, c_out)) in cases.into_iter().enumerate() {
+        let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).layout(Layout::Nchw);
+        let residual = [Residual::Separate, Residual::InPlace, Residual::None][i % 3];
+        for threads in [1, 2] {
+            check_isas(&p, &list, true, residual, Clamp::Relu6, threads, i as u64).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
 /// Contiguous NHWC 1x1 layers whose weight panels outgrow L1 over short reductions run in column strips of one
 /// panel (every tile on a panel, then the next panel; 8 x 32 tiles): full tiles and tiles one row short, a last
 /// panel of 24 columns, bias, residual and clamp, one and two threads; checked against the reference.
