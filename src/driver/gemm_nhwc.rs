@@ -184,8 +184,7 @@ impl NhwcGemm {
                     let short_start = mrange.start + full * mr_full;
                     // Column strips of one panel each (every tile of the run on a panel, then the next panel) where
                     // the panels of the task outgrow L1 (see `panel_strips`); else every panel per tile.
-                    let strip =
-                        if panel_strips(kern, self.segs * self.seg_len, ncols) { nr_full } else { ncols.max(1) };
+                    let strip = if panel_strips(kern, k, ncols) { nr_full } else { ncols.max(1) };
                     let runs = [
                         (run, mr_full, mrange.start, full),
                         (run.map(|_| kern.strided_any_short_run), mr_full - 1, short_start, short),
@@ -249,10 +248,10 @@ impl NhwcGemm {
             })
         };
         // 1x1 layers hand each thread a contiguous run of tasks: pixel blocks (its outputs one region written front
-        // to back), or column blocks where the weights outweigh the activations (`choose_blocks`). Two threads against one shared counter on an Intel Xeon: 112x112 16->96 1.09-1.12x, 112x112
-        // 32->16 1.03-1.11x, 7x7 960->160 1.11-1.13x, 1.00-1.02x on 56x56 64->64, 28x28 128->512, 14x14
-        // 1024->256; on Zen 4 at an earlier stop 14x14 1024->256 0.97x, 112x112 32->16 0.92-1.01x. Other layers
-        // (3x3: 0.95-1.04x) keep the counter.
+        // to back), or column blocks where the weights outweigh the activations (`choose_blocks`). Two threads
+        // against one shared counter on an Intel Xeon: 112x112 16->96 1.09-1.12x, 112x112 32->16 1.03-1.11x, 7x7
+        // 960->160 1.11-1.13x, 1.00-1.02x on 56x56 64->64, 28x28 128->512, 14x14 1024->256; on Zen 4 at an earlier
+        // stop 14x14 1024->256 0.97x, 112x112 32->16 0.92-1.01x. Other layers (3x3: 0.95-1.04x) keep the counter.
         let n = p.groups * blocks.per_outer();
         if self.rows == RowMode::Pixel { run_task_runs(n, threads, task) } else { run_tasks(n, threads, task) }
     }

@@ -75,8 +75,7 @@ impl Blocks {
     }
 
     pub fn range(&self, i: usize) -> std::ops::Range<usize> {
-        let tiles = self.total.div_ceil(self.tile);
-        let (base, extra) = (self.total / tiles.max(1), self.total % tiles.max(1));
+        let (tiles, base, extra) = even_split(self.total, self.tile);
         // Row where tile `j` of `even_tiles(0..total, tile)` starts.
         let start = |j: usize| j * base + j.min(extra);
         let per = self.block / self.tile;
@@ -195,12 +194,17 @@ pub(crate) fn with_grown<T: Copy, R>(
     }
 }
 
+/// The even split of `len` rows into tiles of at most `mr`: `(tiles, base, extra)`, `ceil(len / mr)` tiles, the
+/// first `extra` of `base + 1` rows and the others of `base` (all zero for no rows).
+fn even_split(len: usize, mr: usize) -> (usize, usize, usize) {
+    let tiles = len.div_ceil(mr);
+    if tiles == 0 { (0, 0, 0) } else { (tiles, len / tiles, len % tiles) }
+}
+
 /// Splits `range` into `ceil(len / mr)` consecutive micro-tiles `(start, rows)` whose row counts differ by at most
 /// one (49 rows: 7 x 7, not 6 x 8 + 1; a one-row tile runs at a fraction of the FMA rate).
 pub(crate) fn even_tiles(range: std::ops::Range<usize>, mr: usize) -> impl Iterator<Item = (usize, usize)> {
-    let tiles = range.len().div_ceil(mr);
-    let tiles_or_1 = tiles.max(1);
-    let (base, extra) = (range.len() / tiles_or_1, range.len() % tiles_or_1);
+    let (tiles, base, extra) = even_split(range.len(), mr);
     (0..tiles).scan(range.start, move |start, i| {
         let rows = base + usize::from(i < extra);
         let tile = (*start, rows);
@@ -213,11 +217,10 @@ pub(crate) fn even_tiles(range: std::ops::Range<usize>, mr: usize) -> impl Itera
 /// have the full `mr` rows and the `short` after them `mr - 1` rows (all of them when `mr` or `mr - 1` divides
 /// `len`); the tiles after those have fewer rows.
 pub(crate) fn tile_runs(len: usize, mr: usize) -> (usize, usize) {
-    let tiles = len.div_ceil(mr);
+    let (tiles, base, extra) = even_split(len, mr);
     if tiles == 0 {
         return (0, 0);
     }
-    let (base, extra) = (len / tiles, len % tiles);
     match mr - base {
         0 => (tiles, 0),
         1 => (extra, tiles - extra),
