@@ -237,11 +237,11 @@ impl DwNhwc {
         let (lanes, l) = (self.kernel.lanes, self.kernel.nv * self.kernel.lanes);
         let kh = p.kernel_height;
         let mult = s.cout_g;
-        // Input 32 bytes past a line (a half 16-lane vector) is left unshifted: each 64-byte load is then two aligned
-        // halves, which cost less than the head vector (measured 112x112 96 channels stride 2: 1.03-1.04x).
+        // Any offset within a vector is shifted, half a vector included: every 64-byte load from input 32 bytes past
+        // a line straddles two lines like any other misaligned one (shifted, Intel Xeon: 14x14x384 1.07-1.09x,
+        // 7x7x960 1.09-1.19x, 28x28x240 5x5 1.06-1.15x; 112x112x96 stride 2, memory-bound, 0.99-1.02x).
         let shift = match (x as usize / 4) % lanes {
             0 => 0,
-            8 if lanes == 16 => 0,
             _ if self.shifted.is_empty() => 0,
             off => lanes - off,
         };
