@@ -720,6 +720,54 @@ fn narrow_outputs_and_short_reductions_use_the_tall_kernel() {
     }
 }
 
+/// NHWC layers of at least `WIDE_MIN_N` outputs on native AVX-512 with two 512-bit FMA units take the wide tiles
+/// (4 x 96 for multiples of 96 outputs over reductions of at most 64, else 6 x 64), every other ISA or CPU what it
+/// took before; the layers (1x1 read in place, strided, 3x3 through indirect rows with padding, grouped) with
+/// ragged last panels and tiles, every epilogue and one to three threads, against the reference.
+#[test]
+fn wide_outputs_take_the_wide_tiles() {
+    use simdconv::ukernel::gemm::{WIDE_MIN_N, for_nhwc, wide_for_nhwc};
+    use simdconv::{Conv2d, PlanOptions};
+    let list = isas();
+    let mut case = 700u64;
+    for isa in list.iter().copied() {
+        for c_in in [16, 64, 65, 300] {
+            for c_out in [WIDE_MIN_N - 1, WIDE_MIN_N, 64, 96, 100, 160, 192] {
+                let p = Conv2dParams::new(7, 9, c_in, c_out, 1, 1).batch(2);
+                let w = data(p.validate().unwrap().weight_len, 6);
+                let opts = PlanOptions { isa: Some(isa), ..Default::default() };
+                let name = Conv2d::with_options(p, &w, None, opts).unwrap().kernel_choice().kernel;
+                let wide = wide_for_nhwc(isa, c_out, c_in);
+                let native = isa == Isa::Avx512 && !simdconv::isa::split_512_fma();
+                assert_eq!(wide.is_some(), native && c_out >= WIDE_MIN_N, "{isa} {c_in}->{c_out}");
+                assert_eq!(name, for_nhwc(isa, c_out, c_in).unwrap().name, "{isa} {c_in}->{c_out}");
+                if let Some(g) = wide {
+                    let shape = if c_out.is_multiple_of(96) && c_in <= 64 { "4x96" } else { "6x64" };
+                    assert_eq!(name, g.name, "{isa} {c_in}->{c_out}");
+                    assert!(name.contains(shape), "{isa} {c_in}->{c_out}: {name}");
+                }
+                let residual = [Residual::None, Residual::Separate, Residual::InPlace][case as usize % 3];
+                let clamp = [Clamp::None, Clamp::Relu6, Clamp::Range(-0.2, 0.3)][case as usize % 3];
+                check_isas(&p, &[isa], case.is_multiple_of(2), residual, clamp, 1 + case as usize % 3, case)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                case += 1;
+            }
+        }
+    }
+    // Spatial, strided and grouped layers through the same tiles (indirect rows, padding), two threads.
+    for (c_in, c_out, groups, k, stride) in
+        [(24, 64, 1, 3, 1), (16, 96, 1, 3, 2), (40, 200, 1, 1, 2), (32, 192, 2, 3, 1), (3, 64, 1, 7, 2)]
+    {
+        let p = Conv2dParams::new(13, 11, c_in, c_out, k, k)
+            .groups(groups)
+            .stride(stride, stride)
+            .padding(k / 2, k / 2, k / 2, k / 2)
+            .batch(2);
+        check_isas(&p, &list, true, Residual::Separate, Clamp::Relu6, 2, case).unwrap_or_else(|e| panic!("{e}"));
+        case += 1;
+    }
+}
+
 /// NCHW 1x1 layers chosen for pixel rows on 16-lane kernels (by reduction length and idle lanes; output channels in
 /// the lanes, C stored transposed): channel counts around the vector widths, odd planes, batches and groups, every
 /// epilogue, against the reference on every ISA under test; and the choice itself on canonical shapes.

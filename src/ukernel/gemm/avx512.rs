@@ -1,5 +1,5 @@
-//! AVX-512F GEMM micro-kernels: `f32_gemm_8x32__avx512` (16 zmm accumulators), the tall 16 x 16 tile and the
-//! 8 x 24 ymm tile, with their mr/nr edge variants.
+//! AVX-512F GEMM micro-kernels: `f32_gemm_8x32__avx512` (16 zmm accumulators), the tall 16 x 16 tile, the wide
+//! 6 x 64 and 4 x 96 tiles and the 8 x 24 ymm tile, with their mr/nr edge variants.
 
 use pulp::x86::V4;
 
@@ -48,4 +48,28 @@ pub mod ymm {
         [1, 2, 3, 4, 5, 6, 7, 8],
         [1, 2, 3]
     );
+}
+
+/// `f32_gemm_6x64__avx512`: 6 rows of four vectors (24 zmm accumulators; 6 broadcasts and 4 vectors of B, 10 loads,
+/// per 24 FMAs against the 8 x 32 tile's 10 per 16). NHWC layers of at least 48 outputs take it on CPUs with two
+/// 512-bit FMA units, whose load slots, not FMAs, bound the 8 x 32 tile ([`super::for_nhwc`]).
+pub mod x64 {
+    use pulp::x86::V4;
+
+    /// Rows per tile.
+    pub const MR: usize = super::super::AVX512_X64_MR;
+
+    super::super::generic::gemm_entry_points!(V4, V4::new_unchecked(), 6, 4, [1, 2, 3, 4, 5, 6], [1, 2, 3, 4]);
+}
+
+/// `f32_gemm_4x96__avx512`: 4 rows of six vectors (24 zmm accumulators, 10 loads per 24 FMAs), one tile across 96
+/// outputs: NHWC layers of a multiple of 96 outputs over short reductions (MobileNet's expansions), whose
+/// per-tile work is short and whose 6 x 64 panels would end in a half-empty one ([`super::for_nhwc`]).
+pub mod x96 {
+    use pulp::x86::V4;
+
+    /// Rows per tile.
+    pub const MR: usize = super::super::AVX512_X96_MR;
+
+    super::super::generic::gemm_entry_points!(V4, V4::new_unchecked(), 4, 6, [1, 2, 3, 4], [1, 2, 3, 4, 5, 6]);
 }

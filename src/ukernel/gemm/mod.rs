@@ -28,6 +28,14 @@ pub const AVX512_NV: usize = 2;
 pub const AVX512_YMM_MR: usize = 8;
 /// Vectors (of 8 lanes) per row of the AVX-512 8-lane tile, shared with its stand-ins.
 pub const AVX512_YMM_NV: usize = 3;
+/// Rows of the AVX-512 6 x 64 tile, shared with its stand-ins.
+pub const AVX512_X64_MR: usize = 6;
+/// Vectors per row of the AVX-512 6 x 64 tile.
+pub const AVX512_X64_NV: usize = 4;
+/// Rows of the AVX-512 4 x 96 tile, shared with its stand-ins.
+pub const AVX512_X96_MR: usize = 4;
+/// Vectors per row of the AVX-512 4 x 96 tile.
+pub const AVX512_X96_NV: usize = 6;
 
 /// One GEMM micro-kernel family member: an ISA's tile shape and its entry points.
 #[derive(Clone, Copy, Debug)]
@@ -85,7 +93,7 @@ impl GemmKernel {
 
 /// Every GEMM kernel compiled into this build, in preference order: per ISA the general kernel first, then a tall
 /// one-vector kernel for narrow outputs where the ISA has one, then (AVX-512 and its stand-ins) the 8-lane tile for
-/// output widths that 16-lane vectors pad by a quarter or more.
+/// output widths that 16-lane vectors pad by a quarter or more, then the wide 6 x 64 and 4 x 96 tiles.
 pub static REGISTRY: &[GemmKernel] = &[
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     GemmKernel {
@@ -287,6 +295,106 @@ pub static REGISTRY: &[GemmKernel] = &[
         pixel_rows_run: emu512::scalar256b_ymm::PIXEL_ROWS_RUN,
         pixel_rows_short_run: emu512::scalar256b_ymm::PIXEL_ROWS_SHORT_RUN,
     },
+    #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+    GemmKernel {
+        name: "f32_gemm_6x64__avx512",
+        isa: Isa::Avx512,
+        mr: AVX512_X64_MR,
+        lanes: 16,
+        nv: AVX512_X64_NV,
+        select: avx512::x64::select,
+        select_t: avx512::x64::select_t,
+        strided_entries: &avx512::x64::STRIDED,
+        strided_any: avx512::x64::STRIDED_ANY,
+        strided_any_run: avx512::x64::STRIDED_ANY_RUN,
+        strided_any_short_run: avx512::x64::STRIDED_ANY_SHORT_RUN,
+        pixel_rows: avx512::x64::PIXEL_ROWS,
+        pixel_rows_run: avx512::x64::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: avx512::x64::PIXEL_ROWS_SHORT_RUN,
+    },
+    #[cfg(target_arch = "x86_64")]
+    GemmKernel {
+        name: "f32_gemm_6x64__avx512_on_avx2",
+        isa: Isa::Avx512OnAvx2,
+        mr: AVX512_X64_MR,
+        lanes: 16,
+        nv: AVX512_X64_NV,
+        select: emu512::v3_512b_x64::select,
+        select_t: emu512::v3_512b_x64::select_t,
+        strided_entries: &emu512::v3_512b_x64::STRIDED,
+        strided_any: emu512::v3_512b_x64::STRIDED_ANY,
+        strided_any_run: emu512::v3_512b_x64::STRIDED_ANY_RUN,
+        strided_any_short_run: emu512::v3_512b_x64::STRIDED_ANY_SHORT_RUN,
+        pixel_rows: emu512::v3_512b_x64::PIXEL_ROWS,
+        pixel_rows_run: emu512::v3_512b_x64::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: emu512::v3_512b_x64::PIXEL_ROWS_SHORT_RUN,
+    },
+    GemmKernel {
+        name: "f32_gemm_6x64__avx512_portable",
+        isa: Isa::Avx512Portable,
+        mr: AVX512_X64_MR,
+        lanes: 16,
+        nv: AVX512_X64_NV,
+        select: emu512::scalar512b_x64::select,
+        select_t: emu512::scalar512b_x64::select_t,
+        strided_entries: &emu512::scalar512b_x64::STRIDED,
+        strided_any: emu512::scalar512b_x64::STRIDED_ANY,
+        strided_any_run: emu512::scalar512b_x64::STRIDED_ANY_RUN,
+        strided_any_short_run: emu512::scalar512b_x64::STRIDED_ANY_SHORT_RUN,
+        pixel_rows: emu512::scalar512b_x64::PIXEL_ROWS,
+        pixel_rows_run: emu512::scalar512b_x64::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: emu512::scalar512b_x64::PIXEL_ROWS_SHORT_RUN,
+    },
+    #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+    GemmKernel {
+        name: "f32_gemm_4x96__avx512",
+        isa: Isa::Avx512,
+        mr: AVX512_X96_MR,
+        lanes: 16,
+        nv: AVX512_X96_NV,
+        select: avx512::x96::select,
+        select_t: avx512::x96::select_t,
+        strided_entries: &avx512::x96::STRIDED,
+        strided_any: avx512::x96::STRIDED_ANY,
+        strided_any_run: avx512::x96::STRIDED_ANY_RUN,
+        strided_any_short_run: avx512::x96::STRIDED_ANY_SHORT_RUN,
+        pixel_rows: avx512::x96::PIXEL_ROWS,
+        pixel_rows_run: avx512::x96::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: avx512::x96::PIXEL_ROWS_SHORT_RUN,
+    },
+    #[cfg(target_arch = "x86_64")]
+    GemmKernel {
+        name: "f32_gemm_4x96__avx512_on_avx2",
+        isa: Isa::Avx512OnAvx2,
+        mr: AVX512_X96_MR,
+        lanes: 16,
+        nv: AVX512_X96_NV,
+        select: emu512::v3_512b_x96::select,
+        select_t: emu512::v3_512b_x96::select_t,
+        strided_entries: &emu512::v3_512b_x96::STRIDED,
+        strided_any: emu512::v3_512b_x96::STRIDED_ANY,
+        strided_any_run: emu512::v3_512b_x96::STRIDED_ANY_RUN,
+        strided_any_short_run: emu512::v3_512b_x96::STRIDED_ANY_SHORT_RUN,
+        pixel_rows: emu512::v3_512b_x96::PIXEL_ROWS,
+        pixel_rows_run: emu512::v3_512b_x96::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: emu512::v3_512b_x96::PIXEL_ROWS_SHORT_RUN,
+    },
+    GemmKernel {
+        name: "f32_gemm_4x96__avx512_portable",
+        isa: Isa::Avx512Portable,
+        mr: AVX512_X96_MR,
+        lanes: 16,
+        nv: AVX512_X96_NV,
+        select: emu512::scalar512b_x96::select,
+        select_t: emu512::scalar512b_x96::select_t,
+        strided_entries: &emu512::scalar512b_x96::STRIDED,
+        strided_any: emu512::scalar512b_x96::STRIDED_ANY,
+        strided_any_run: emu512::scalar512b_x96::STRIDED_ANY_RUN,
+        strided_any_short_run: emu512::scalar512b_x96::STRIDED_ANY_SHORT_RUN,
+        pixel_rows: emu512::scalar512b_x96::PIXEL_ROWS,
+        pixel_rows_run: emu512::scalar512b_x96::PIXEL_ROWS_RUN,
+        pixel_rows_short_run: emu512::scalar512b_x96::PIXEL_ROWS_SHORT_RUN,
+    },
 ];
 
 /// The general GEMM kernel for `isa` (every [`Isa`] has one).
@@ -339,12 +447,35 @@ pub fn for_gemm(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
 /// 1.14-1.26x, 20 outputs 1.25x, 8 outputs 1.04-1.24x; 40 outputs (a 24-wide tile and a 16-wide tail) 0.75x, hence
 /// one tile at most.
 pub fn for_nhwc(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
+    if let Some(g) = wide_for_nhwc(isa, n, k) {
+        return Some(g);
+    }
     let base = for_gemm(isa, n, k)?;
     let narrow = REGISTRY.iter().find(|g| g.isa == isa && g.lanes > 1 && g.lanes < base.lanes);
     match narrow {
         Some(g) if splits_512_fma(isa) && n <= g.nr() && narrow_pays(n, base.lanes, g.lanes) => Some(*g),
         _ => Some(base),
     }
+}
+
+/// Outputs from which NHWC layers take the wide AVX-512 tiles ([`wide_for_nhwc`]).
+pub const WIDE_MIN_N: usize = 48;
+
+/// The wide AVX-512 tile for an NHWC layer of `n` output columns (per group) and reduction length `k`, on CPUs with
+/// two 512-bit FMA units (not [`crate::isa::split_512_fma`]), where loads, not FMAs, bound the 8 x 32 tile (10 per
+/// 16 FMAs; the wide tiles load 10 per 24): 4 x 96 for multiples of 96 outputs over reductions of at most 64, 6 x 64
+/// from [`WIDE_MIN_N`] outputs on; `None` elsewhere. Measured on an Intel Xeon with AMX, one thread, against 8 x 32
+/// (per-round ratios, three rounds): 1x1 56x56 64->64 1.03-1.07x, 56x56 256->64 1.02-1.06x, 28x28 128->512
+/// 1.03-1.09x, 14x14 384->64 1.03-1.07x, 17x17 768->192 1.01-1.11x, 7x7 320->1280 1.05-1.10x, 7x7 512->2048
+/// 0.97-1.08x, 35x35 192->64 0.95-1.02x; 3x3 (indirect) 56x56 64->64 1.10-1.14x, 28x28 128->128 1.11-1.23x, 7x7
+/// 512->512 0.96-0.98x; 4 x 96: 112x112 16->96 1.02-1.10x (6 x 64 there: 0.76-0.88x), 28x28 32->192 1.02-1.07x.
+pub fn wide_for_nhwc(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
+    if isa != Isa::Avx512 || crate::isa::split_512_fma() || n < WIDE_MIN_N {
+        return None;
+    }
+    let (mr, nv) =
+        if n.is_multiple_of(96) && k <= 64 { (AVX512_X96_MR, AVX512_X96_NV) } else { (AVX512_X64_MR, AVX512_X64_NV) };
+    REGISTRY.iter().find(|g| g.isa == isa && g.mr == mr && g.nv == nv && g.lanes == 16).copied()
 }
 
 /// Whether padding `n` columns to `narrow`-lane vectors instead of `wide`-lane ones saves at least an eighth of the
