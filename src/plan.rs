@@ -76,7 +76,11 @@ impl Plan {
             }
             (Layout::Nchw, true) => match NchwGemm::pixel_rows_kernel(p, s, isa) {
                 Some(k) => (Algo::Nchw(NchwGemm::new_pixel_rows(p, s, k, weights, bias)?), "pointwise-nchw-rows", k),
-                None => (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "pointwise-nchw", kernel),
+                None => {
+                    let plane = s.out_height * s.out_width;
+                    let kernel = gemm::wide_for_nchw_lanes(isa, s.cout_g, s.cin_g, plane).unwrap_or(kernel);
+                    (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "pointwise-nchw", kernel)
+                }
             },
             (Layout::Nchw, false) => {
                 (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "im2col-gemm-nchw", kernel)

@@ -768,6 +768,43 @@ fn wide_outputs_take_the_wide_tiles() {
     }
 }
 
+/// NCHW 1x1 layers in pixel lanes take the wide 6 x 64 tile where `wide_for_nchw_lanes` says (native AVX-512 with two
+/// FMA units, 24 or more output channels, not a short reduction over a small plane): planes that 64 does not divide,
+/// output channels that 6 does not, reductions read in place and packed, every epilogue, one to three threads,
+/// against the reference; the choice per host.
+#[test]
+fn nchw_pixel_lanes_take_the_wide_tile() {
+    use simdconv::ukernel::gemm::wide_for_nchw_lanes;
+    use simdconv::{Conv2d, PlanOptions};
+    let mut case = 900u64;
+    for isa in isas() {
+        for (h, w) in [(33, 33), (9, 13), (32, 32)] {
+            for c_in in [16, 33, 64, 130] {
+                for c_out in [23, 24, 50, 64] {
+                    let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).layout(Layout::Nchw);
+                    let wts = data(p.validate().unwrap().weight_len, 7);
+                    let opts = PlanOptions { isa: Some(isa), ..Default::default() };
+                    let conv = Conv2d::with_options(p, &wts, None, opts).unwrap();
+                    let choice = conv.kernel_choice();
+                    if choice.algorithm == "pointwise-nchw" {
+                        let want = wide_for_nchw_lanes(isa, c_out, c_in, h * w);
+                        let native = isa == Isa::Avx512 && !simdconv::isa::split_512_fma();
+                        assert_eq!(want.is_some(), native && c_out >= 24 && (c_in > 32 || h * w >= 1024), "{p:?}");
+                        if let Some(g) = want {
+                            assert_eq!(choice.kernel, g.name, "{isa} {p:?}");
+                        }
+                    }
+                    let residual = [Residual::None, Residual::Separate, Residual::InPlace][case as usize % 3];
+                    let clamp = [Clamp::None, Clamp::Relu6, Clamp::Range(-0.2, 0.3)][case as usize % 3];
+                    check_isas(&p, &[isa], !case.is_multiple_of(4), residual, clamp, 1 + case as usize % 3, case)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    case += 1;
+                }
+            }
+        }
+    }
+}
+
 /// NCHW 1x1 layers chosen for pixel rows on 16-lane kernels (by reduction length and idle lanes; output channels in
 /// the lanes, C stored transposed): channel counts around the vector widths, odd planes, batches and groups, every
 /// epilogue, against the reference on every ISA under test; and the choice itself on canonical shapes.
