@@ -83,6 +83,8 @@ impl Plan {
                 }
             },
             (Layout::Nchw, false) => {
+                let (k, plane) = (s.cin_g * p.kernel_height * p.kernel_width, s.out_height * s.out_width);
+                let kernel = gemm::wide_for_nchw_lanes(isa, s.cout_g, k, plane).unwrap_or(kernel);
                 (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "im2col-gemm-nchw", kernel)
             }
         };

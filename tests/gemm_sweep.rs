@@ -802,6 +802,31 @@ fn nchw_pixel_lanes_take_the_wide_tile() {
                 }
             }
         }
+        // Spatial layers (im2col panels) by the same rule: padding, strides, groups, two threads.
+        for (c_in, c_out, groups, k, stride, h) in [
+            (3, 32, 1, 3, 2, 45),
+            (16, 24, 1, 3, 1, 13),
+            (8, 64, 2, 3, 1, 12),
+            (3, 64, 1, 7, 2, 40),
+            (40, 50, 1, 3, 2, 9),
+        ] {
+            let p = Conv2dParams::new(h, h + 1, c_in, c_out, k, k)
+                .groups(groups)
+                .stride(stride, stride)
+                .padding(k / 2, k / 2, k / 2, k / 2)
+                .layout(Layout::Nchw);
+            let s = p.validate().unwrap();
+            let wts = data(s.weight_len, 8);
+            let opts = PlanOptions { isa: Some(isa), ..Default::default() };
+            let conv = Conv2d::with_options(p, &wts, None, opts).unwrap();
+            let choice = conv.kernel_choice();
+            let plane = s.out_height * s.out_width;
+            if let Some(g) = wide_for_nchw_lanes(isa, c_out / groups, c_in / groups * k * k, plane) {
+                assert_eq!((choice.algorithm, choice.kernel), ("im2col-gemm-nchw", g.name), "{isa} {p:?}");
+            }
+            check_isas(&p, &[isa], true, Residual::Separate, Clamp::Relu6, 2, case).unwrap_or_else(|e| panic!("{e}"));
+            case += 1;
+        }
     }
 }
 
