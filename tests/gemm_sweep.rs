@@ -769,9 +769,9 @@ fn wide_outputs_take_the_wide_tiles() {
 }
 
 /// NCHW 1x1 layers in pixel lanes take the wide 6 x 64 tile where `wide_for_nchw_lanes` says (native AVX-512 with two
-/// FMA units, 24 or more output channels, not a short reduction over a small plane): planes that 64 does not divide,
-/// output channels that 6 does not, reductions read in place and packed, every epilogue, one to three threads,
-/// against the reference; the choice per host.
+/// FMA units, 24 or more output channels, planes of 512 pixels, not a short reduction over one under 1024): planes
+/// that 64 does not divide, output channels that 6 does not, reductions read in place and packed, every epilogue,
+/// one to three threads, against the reference; the choice per host; spatial layers (im2col) by the same rule.
 #[test]
 fn nchw_pixel_lanes_take_the_wide_tile() {
     use simdconv::ukernel::gemm::wide_for_nchw_lanes;
@@ -789,7 +789,9 @@ fn nchw_pixel_lanes_take_the_wide_tile() {
                     if choice.algorithm == "pointwise-nchw" {
                         let want = wide_for_nchw_lanes(isa, c_out, c_in, h * w);
                         let native = isa == Isa::Avx512 && !simdconv::isa::split_512_fma();
-                        assert_eq!(want.is_some(), native && c_out >= 24 && (c_in > 32 || h * w >= 1024), "{p:?}");
+                        let plane = h * w;
+                        let rule = c_out >= 24 && plane >= 512 && (c_in > 32 || plane >= 1024);
+                        assert_eq!(want.is_some(), native && rule, "{p:?}");
                         if let Some(g) = want {
                             assert_eq!(choice.kernel, g.name, "{isa} {p:?}");
                         }
@@ -805,10 +807,10 @@ fn nchw_pixel_lanes_take_the_wide_tile() {
         // Spatial layers (im2col panels) by the same rule: padding, strides, groups, two threads.
         for (c_in, c_out, groups, k, stride, h) in [
             (3, 32, 1, 3, 2, 45),
-            (16, 24, 1, 3, 1, 13),
-            (8, 64, 2, 3, 1, 12),
-            (3, 64, 1, 7, 2, 40),
-            (40, 50, 1, 3, 2, 9),
+            (16, 24, 1, 3, 1, 24),
+            (8, 64, 2, 3, 1, 23),
+            (3, 64, 1, 7, 2, 64),
+            (40, 50, 1, 3, 2, 45),
         ] {
             let p = Conv2dParams::new(h, h + 1, c_in, c_out, k, k)
                 .groups(groups)

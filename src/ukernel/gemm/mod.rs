@@ -480,15 +480,17 @@ pub fn wide_for_nhwc(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
 
 /// The wide 6 x 64 tile for an NCHW layer with pixels in the lanes (1x1 pixel lanes and im2col: `c_out` output
 /// channels per group as the tile's rows, pixels of a `plane` in its 64 columns, reduction length `k`) on CPUs with
-/// two 512-bit FMA units: from 24 output channels on (fewer leave its 6-row tiles ragged), except short reductions
-/// over small planes. Measured on an Intel Xeon with AMX, one thread, three rounds, against 8 x 32 (per-round
+/// two 512-bit FMA units: from 24 output channels on (fewer leave its 6-row tiles ragged) and planes of 512 pixels
+/// (fewer make too few 64-pixel panels to split between threads: im2col 14x14 256->256 ran 1.39x one thread on two
+/// against 8 x 32's 1.94x, 7x7 512->512 0.76x against 1.17x), except short reductions over planes under 1024 pixels.
+/// Measured on an Intel Xeon with AMX, one thread, three rounds, against 8 x 32 (per-round
 /// ratios): 1x1 56x56 64->64 0.96-1.08x, 56x56 64->256 0.97-1.10x, 56x56 256->512 stride 2 0.99-1.16x, 28x28
 /// 128->512 1.04-1.17x, 112x112 16->96 1.03-1.12x, 56x56 144->24 1.05-1.15x; 28x28 32->192 0.89-0.99x and 112x112
 /// 32->16 0.89-1.09x (excluded); im2col 3x3 56x56 64->64 1.01-1.15x, 28x28 128->128 0.96-1.14x, 14x14 256->256
 /// 1.00-1.14x, 7x7 512->512 0.91-1.22x, stride 2 1.02-1.08x, the 3x3 stem 1.10-1.25x, the 7x7 stem 1.10-1.26x.
 /// Pixel rows (C transposed) stay on 8 x 32: its transposed 6-row stores ran 0.22-0.36x.
 pub fn wide_for_nchw_lanes(isa: Isa, c_out: usize, k: usize, plane: usize) -> Option<GemmKernel> {
-    if isa != Isa::Avx512 || crate::isa::split_512_fma() || c_out < 24 || (k <= 32 && plane < 1024) {
+    if isa != Isa::Avx512 || crate::isa::split_512_fma() || c_out < 24 || plane < 512 || (k <= 32 && plane < 1024) {
         return None;
     }
     REGISTRY.iter().find(|g| g.isa == isa && g.mr == AVX512_X64_MR && g.nv == AVX512_X64_NV && g.lanes == 16).copied()
