@@ -1,6 +1,7 @@
-//! The AVX-512 tile logic (8 x 32, the tall 16 x 16, the wide 6 x 64 and 4 x 96; 16 lanes) run on stand-in backends: pulp's `V3_512b` (AVX2, 2 ymm per
-//! vector) and `Scalar512b` (portable, fused multiply-add per lane). Used to test the AVX-512 kernels' index
-//! math, tails and blocking on machines without AVX-512; likewise the 8 x 24 ymm tile on AVX2 and `Scalar256b`.
+//! The AVX-512 tile logic (8 x 32, the tall 16 x 16, the wide 6 x 64 and 4 x 96; 16 lanes) run on stand-in
+//! backends: pulp's `V3_512b` (AVX2, 2 ymm per vector) and `Scalar512b` (portable, fused multiply-add per lane).
+//! Used to test the AVX-512 kernels' index math, tails and blocking on machines without AVX-512; likewise the 8 x 24
+//! ymm tile on AVX2 and `Scalar256b`.
 
 /// Rows per tile (same as the AVX-512 kernel).
 pub const MR: usize = super::AVX512_MR;

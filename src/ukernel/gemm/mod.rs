@@ -439,10 +439,10 @@ pub fn for_gemm(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
     }
 }
 
-/// The GEMM kernel for an NHWC layer of `n` output columns (per group) and reduction length `k`: [`for_gemm`]'s,
-/// unless the ISA has a narrower-lane kernel whose one tile covers `n` and pads it to fewer columns by at least an
-/// eighth of the 16-lane width (`n` = 1..=8 and 17..=24: a 16-lane tile computes 16 or 32), and its narrower FMAs
-/// cost no throughput ([`crate::isa::split_512_fma`]; the stand-ins always take it, so every host tests that
+/// The GEMM kernel for an NHWC layer of `n` output columns (per group) and reduction length `k`: [`wide_for_nhwc`]'s
+/// where it has one; else [`for_gemm`]'s, unless the ISA has a narrower-lane kernel whose one tile covers `n` and
+/// pads it to fewer columns by at least an eighth of the 16-lane width (`n` = 1..=8 and 17..=24: a 16-lane tile
+/// computes 16 or 32), and its narrower FMAs cost no throughput ([`crate::isa::split_512_fma`]; the stand-ins always take it, so every host tests that
 /// choice). Measured on Zen 4 (56x56 input, 144 channels, one thread) against the 16 x 16 tile: 24 outputs
 /// 1.14-1.26x, 20 outputs 1.25x, 8 outputs 1.04-1.24x; 40 outputs (a 24-wide tile and a 16-wide tail) 0.75x, hence
 /// one tile at most.
