@@ -66,9 +66,11 @@ impl Plan {
             return Ok(Plan { algo: Algo::Depthwise(dw), choice });
         }
         let pointwise = p.kernel_height == 1 && p.kernel_width == 1;
+        let k = s.cin_g * p.kernel_height * p.kernel_width;
+        // NCHW with pixels in the lanes (1x1 pixel lanes, im2col).
+        let lanes = || gemm::wide_for_nchw_lanes(isa, s.cout_g, k, s.out_height * s.out_width).unwrap_or(kernel);
         let (algo, algorithm, kernel) = match (p.layout, pointwise) {
             (Layout::Nhwc, _) => {
-                let k = s.cin_g * p.kernel_height * p.kernel_width;
                 let kernel = gemm::for_nhwc(isa, s.cout_g, k).unwrap_or(kernel);
                 let a = NhwcGemm::new(p, s, kernel, weights, bias)?;
                 let name = a.algorithm();
@@ -77,14 +79,12 @@ impl Plan {
             (Layout::Nchw, true) => match NchwGemm::pixel_rows_kernel(p, s, isa) {
                 Some(k) => (Algo::Nchw(NchwGemm::new_pixel_rows(p, s, k, weights, bias)?), "pointwise-nchw-rows", k),
                 None => {
-                    let plane = s.out_height * s.out_width;
-                    let kernel = gemm::wide_for_nchw_lanes(isa, s.cout_g, s.cin_g, plane).unwrap_or(kernel);
+                    let kernel = lanes();
                     (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "pointwise-nchw", kernel)
                 }
             },
             (Layout::Nchw, false) => {
-                let (k, plane) = (s.cin_g * p.kernel_height * p.kernel_width, s.out_height * s.out_width);
-                let kernel = gemm::wide_for_nchw_lanes(isa, s.cout_g, k, plane).unwrap_or(kernel);
+                let kernel = lanes();
                 (Algo::Nchw(NchwGemm::new(p, s, kernel, weights, bias)?), "im2col-gemm-nchw", kernel)
             }
         };

@@ -56,9 +56,6 @@ pub mod ymm {
 pub mod x64 {
     use pulp::x86::V4;
 
-    /// Rows per tile.
-    pub const MR: usize = super::super::AVX512_X64_MR;
-
     super::super::generic::gemm_entry_points!(V4, V4::new_unchecked(), 6, 4, [1, 2, 3, 4, 5, 6], [1, 2, 3, 4]);
 }
 
@@ -67,9 +64,6 @@ pub mod x64 {
 /// per-tile work is short and whose 6 x 64 panels would end in a half-empty one ([`super::for_nhwc`]).
 pub mod x96 {
     use pulp::x86::V4;
-
-    /// Rows per tile.
-    pub const MR: usize = super::super::AVX512_X96_MR;
 
     super::super::generic::gemm_entry_points!(V4, V4::new_unchecked(), 4, 6, [1, 2, 3, 4], [1, 2, 3, 4, 5, 6]);
 }

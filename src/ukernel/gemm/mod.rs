@@ -234,6 +234,11 @@ pub fn wide_for_nhwc(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
     }
     let (mr, nv) =
         if n.is_multiple_of(96) && k <= 64 { (AVX512_X96_MR, AVX512_X96_NV) } else { (AVX512_X64_MR, AVX512_X64_NV) };
+    tile16(isa, mr, nv)
+}
+
+/// The 16-lane registry kernel of `isa` with `mr` rows of `nv` vectors.
+fn tile16(isa: Isa, mr: usize, nv: usize) -> Option<GemmKernel> {
     REGISTRY.iter().find(|g| g.isa == isa && g.mr == mr && g.nv == nv && g.lanes == 16).copied()
 }
 
@@ -252,7 +257,7 @@ pub fn wide_for_nchw_lanes(isa: Isa, c_out: usize, k: usize, plane: usize) -> Op
     if isa != Isa::Avx512 || crate::isa::split_512_fma() || c_out < 24 || plane < 512 || (k <= 32 && plane < 1024) {
         return None;
     }
-    REGISTRY.iter().find(|g| g.isa == isa && g.mr == AVX512_X64_MR && g.nv == AVX512_X64_NV && g.lanes == 16).copied()
+    tile16(isa, AVX512_X64_MR, AVX512_X64_NV)
 }
 
 /// Whether padding `n` columns to `narrow`-lane vectors instead of `wide`-lane ones saves at least an eighth of the
