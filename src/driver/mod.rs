@@ -220,9 +220,7 @@ pub(crate) fn even_tiles(range: std::ops::Range<usize>, mr: usize) -> impl Itera
 /// `len`); the tiles after those have fewer rows.
 pub(crate) fn tile_runs(len: usize, mr: usize) -> (usize, usize) {
     let (tiles, base, extra) = even_split(len, mr);
-    if tiles == 0 {
-        return (0, 0);
-    }
+    // No tiles (`len == 0`): base and extra are 0 too, so every arm below gives (0, 0).
     match mr - base {
         0 => (tiles, 0),
         1 => (extra, tiles - extra),

@@ -15,9 +15,6 @@ super::generic::gemm_entry_points!(V4, V4::new_unchecked(), 8, 2, [1, 2, 3, 4, 5
 pub mod tall {
     use pulp::x86::V4;
 
-    /// Rows per tile.
-    pub const MR: usize = 16;
-
     super::super::generic::gemm_entry_points!(
         V4,
         V4::new_unchecked(),
@@ -33,11 +30,6 @@ pub mod tall {
 /// 512-bit FMA costs two 256-bit ones ([`crate::isa::split_512_fma`]), so that 8-lane FMAs lose no throughput.
 pub mod ymm {
     use pulp::x86::{V3, V4};
-
-    /// Rows per tile.
-    pub const MR: usize = super::super::AVX512_YMM_MR;
-    /// Vectors (of 8 lanes) per tile row.
-    pub const NV: usize = super::super::AVX512_YMM_NV;
 
     super::super::generic::gemm_entry_points!(
         V3,
