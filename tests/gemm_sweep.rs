@@ -787,9 +787,9 @@ fn nchw_pixel_lanes_take_the_wide_tile() {
                     let conv = Conv2d::with_options(p, &wts, None, opts).unwrap();
                     let choice = conv.kernel_choice();
                     if choice.algorithm == "pointwise-nchw" {
-                        let want = wide_for_nchw_lanes(isa, c_out, c_in, h * w);
-                        let native = isa == Isa::Avx512 && !simdconv::isa::split_512_fma();
                         let plane = h * w;
+                        let want = wide_for_nchw_lanes(isa, c_out, c_in, plane);
+                        let native = isa == Isa::Avx512 && !simdconv::isa::split_512_fma();
                         let rule = c_out >= 24 && plane >= 512 && (c_in > 32 || plane >= 1024);
                         assert_eq!(want.is_some(), native && rule, "{p:?}");
                         if let Some(g) = want {

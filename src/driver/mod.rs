@@ -144,16 +144,16 @@ pub(crate) fn choose_blocks(
 }
 
 /// Whether a contiguous NHWC 1x1 task runs its tiles panel by panel (each panel's K x NR weights stay in L1 while every
-/// tile of the task passes over it, the tiles' A rows coming from L2) rather than tile by tile over every panel
-/// (each tile's A rows in L1, the task's panels streamed from L2): for wide-panel kernels (NR >= 32: the AVX-512 8 x
-/// 32, 6 x 64 and 4 x 96 tiles and their stand-ins) when the task's panels outgrow L1 (over 32 KiB) and one panel fits it easily (K <=
-/// 256). Measured on an Intel Xeon (AVX-512, one thread, six alternating rounds, median per-round ratio against
-/// tile by tile): 56x56 64->256 1.05x, 28x28 128->512 1.03x, 56x56 256->128 1.06x, 14x14 256->1024 1.03x, 35x35
+/// tile of the task passes over it, the tiles' A rows coming from L2) rather than tile by tile over every panel (each
+/// tile's A rows in L1, the task's panels streamed from L2): for wide-panel kernels (NR >= 32: the AVX-512 8 x 32,
+/// 6 x 64 and 4 x 96 tiles and their stand-ins) when the task's panels outgrow L1 (over 32 KiB) and one panel fits it
+/// easily (K <= 256). Measured on an Intel Xeon (AVX-512, one thread, six alternating rounds, median per-round ratio
+/// against tile by tile): 56x56 64->256 1.05x, 28x28 128->512 1.03x, 56x56 256->128 1.06x, 14x14 256->1024 1.03x, 35x35
 /// 192->64 1.02x; where the panels fit L1, 56x56 64->64 0.95x and 28x28 32->192 0.97x; from K = 512 on 0.99-1.00x;
-/// AVX2's 6 x 16 tile 0.98-1.03x. NCHW pixel rows (C transposed) in the same strips: 56x56 256->64 and 256->128
-/// 0.97x, 35x35 192->64 1.04x, so they keep every panel per tile. The wide 6 x 64 and 4 x 96 tiles keep the same
-/// rule (three rounds against no strips for them: 56x56 64->256 1.10-1.23x, 28x28 128->512 1.04-1.11x, 56x56
-/// 256->64 1.04-1.10x; against a bound on one panel's size, K x NR x 4 <= 32 KiB: 56x56 64->256 1.04-1.11x).
+/// AVX2's 6 x 16 tile 0.98-1.03x. NCHW pixel rows (C transposed) in the same strips: 56x56 256->64 and 256->128 0.97x,
+/// 35x35 192->64 1.04x, so they keep every panel per tile. The wide 6 x 64 and 4 x 96 tiles keep the same rule (three
+/// rounds against no strips for them: 56x56 64->256 1.10-1.23x, 28x28 128->512 1.04-1.11x, 56x56 256->64 1.04-1.10x;
+/// against a bound on one panel's size, K x NR x 4 <= 32 KiB: 56x56 64->256 1.04-1.11x).
 pub(crate) fn panel_strips(kern: &GemmKernel, k: usize, ncols: usize) -> bool {
     kern.nr() >= 32 && k <= 256 && k * ncols * 4 > 32 * 1024
 }

@@ -199,12 +199,12 @@ pub fn for_gemm(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
 }
 
 /// The GEMM kernel for an NHWC layer of `n` output columns (per group) and reduction length `k`: [`wide_for_nhwc`]'s
-/// where it has one; else [`for_gemm`]'s, unless the ISA has a narrower-lane kernel whose one tile covers `n` and
-/// pads it to fewer columns by at least an eighth of the 16-lane width (`n` = 1..=8 and 17..=24: a 16-lane tile
-/// computes 16 or 32), and its narrower FMAs cost no throughput ([`crate::isa::split_512_fma`]; the stand-ins always take it, so every host tests that
-/// choice). Measured on Zen 4 (56x56 input, 144 channels, one thread) against the 16 x 16 tile: 24 outputs
-/// 1.14-1.26x, 20 outputs 1.25x, 8 outputs 1.04-1.24x; 40 outputs (a 24-wide tile and a 16-wide tail) 0.75x, hence
-/// one tile at most.
+/// where it has one; else [`for_gemm`]'s, unless the ISA has a narrower-lane kernel whose one tile covers `n` and pads
+/// it to fewer columns by at least an eighth of the 16-lane width (`n` = 1..=8 and 17..=24: a 16-lane tile computes 16
+/// or 32), and its narrower FMAs cost no throughput ([`crate::isa::split_512_fma`]; the stand-ins always take it, so
+/// every host tests that choice). Measured on Zen 4 (56x56 input, 144 channels, one thread) against the 16 x 16 tile:
+/// 24 outputs 1.14-1.26x, 20 outputs 1.25x, 8 outputs 1.04-1.24x; 40 outputs (a 24-wide tile and a 16-wide tail) 0.75x,
+/// hence one tile at most.
 pub fn for_nhwc(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
     if let Some(g) = wide_for_nhwc(isa, n, k) {
         return Some(g);
@@ -229,12 +229,19 @@ pub const WIDE_MIN_N: usize = 48;
 /// 0.97-1.08x, 35x35 192->64 0.95-1.02x; 3x3 (indirect) 56x56 64->64 1.10-1.14x, 28x28 128->128 1.11-1.23x, 7x7
 /// 512->512 0.96-0.98x; 4 x 96: 112x112 16->96 1.02-1.10x (6 x 64 there: 0.76-0.88x), 28x28 32->192 1.02-1.07x.
 pub fn wide_for_nhwc(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
-    if isa != Isa::Avx512 || crate::isa::split_512_fma() || n < WIDE_MIN_N {
+    if !wide_tiles_pay(isa) || n < WIDE_MIN_N {
         return None;
     }
     let (mr, nv) =
         if n.is_multiple_of(96) && k <= 64 { (AVX512_X96_MR, AVX512_X96_NV) } else { (AVX512_X64_MR, AVX512_X64_NV) };
     tile16(isa, mr, nv)
+}
+
+/// Whether the wide tiles can pay on `isa` here: native AVX-512 on a CPU with two 512-bit FMA units (not
+/// [`crate::isa::split_512_fma`]), where loads, not FMAs, bound the 8 x 32 tile. The stand-ins (other [`Isa`]s)
+/// never take them at the layer level; the kernel sweeps run them on every host.
+fn wide_tiles_pay(isa: Isa) -> bool {
+    isa == Isa::Avx512 && !crate::isa::split_512_fma()
 }
 
 /// The 16-lane registry kernel of `isa` with `mr` rows of `nv` vectors.
@@ -254,7 +261,7 @@ fn tile16(isa: Isa, mr: usize, nv: usize) -> Option<GemmKernel> {
 /// 1.00-1.14x, 7x7 512->512 0.91-1.22x, stride 2 1.02-1.08x, the 3x3 stem 1.10-1.25x, the 7x7 stem 1.10-1.26x.
 /// Pixel rows (C transposed) stay on 8 x 32: its transposed 6-row stores ran 0.22-0.36x.
 pub fn wide_for_nchw_lanes(isa: Isa, c_out: usize, k: usize, plane: usize) -> Option<GemmKernel> {
-    if isa != Isa::Avx512 || crate::isa::split_512_fma() || c_out < 24 || plane < 512 || (k <= 32 && plane < 1024) {
+    if !wide_tiles_pay(isa) || c_out < 24 || plane < 512 || (k <= 32 && plane < 1024) {
         return None;
     }
     tile16(isa, AVX512_X64_MR, AVX512_X64_NV)
