@@ -663,8 +663,9 @@ fn panel_strips_sweep() {
 }
 
 /// NHWC layers with at most one vector of output channels, or short reductions on CPUs that split 512-bit FMAs,
-/// run the ISA's tall one-vector kernel (where it has one), the others the general kernel, and outputs that 16 lanes pad by a quarter the 8 x 24
-/// tile (AVX-512 family); all through the whole API, checked against the reference.
+/// run the ISA's tall one-vector kernel (where it has one), the others the general kernel, and outputs that 16
+/// lanes pad by a quarter the 8 x 24 tile (AVX-512 family); all through the whole API, checked against the
+/// reference.
 #[test]
 fn narrow_outputs_and_short_reductions_use_the_tall_kernel() {
     use simdconv::ukernel::gemm::TALL_MAX_K;
@@ -873,7 +874,8 @@ fn nchw_pixel_rows_sweep() {
         };
         assert_eq!(name(7, 512, 2048), rows, "{isa}");
         assert_eq!(name(56, 64, 64), "pointwise-nchw", "{isa}");
-        // Shorter reductions take pixel rows only where the pixel lanes idle more (by reduction length, idle lanes and output channels).
+        // Shorter reductions take pixel rows only where the pixel lanes idle more (by reduction length, idle lanes
+        // and output channels).
         assert_eq!(name(56, 256, 64), rows, "{isa}");
         // 48 outputs fill three 16-lane rows of the tall tile, but two 32-wide panels of the 8 x 32 tile only by
         // three quarters: the latter (short reductions where 512-bit FMAs are not split) keeps the pixel lanes.

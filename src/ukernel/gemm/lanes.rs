@@ -94,7 +94,8 @@ impl TileSimd for pulp::x86::V4 {
         for i in 0..16 {
             r[i] = bits(rows[i]);
         }
-        // t[2p] per 128-bit block L: [a0 b0 a1 b1] of rows a = 2p, b = 2p + 1 (elements 4L..); t[2p + 1]: [a2 b2 a3 b3].
+        // t[2p] per 128-bit block L: [a0 b0 a1 b1] of rows a = 2p, b = 2p + 1 (elements 4L..);
+        // t[2p + 1]: [a2 b2 a3 b3].
         let mut t = [f._mm512_setzero_pd(); 16];
         for p in 0..8 {
             let (a, b) = (r[2 * p], r[2 * p + 1]);

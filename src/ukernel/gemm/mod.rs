@@ -161,10 +161,10 @@ pub fn for_isa(isa: Isa) -> Option<GemmKernel> {
     REGISTRY.iter().find(|k| k.isa == isa).copied()
 }
 
-/// Reductions up to this length run the tall tile at any width where [`tall_for_short_k`] says so: its 16 A rows
-/// (16 x K floats) stay in L1 while it sweeps every panel, and it amortises each call's set-up over twice the rows
-/// (measured on Zen 4: +2-10% on K <= 256, e.g. the 3-channel stem; -5-50% from K = 1024 on, where the rows no
-/// longer fit).
+/// Reductions up to this length run the tall tile at any width where `tall_for_short_k` says so (CPUs that split a
+/// 512-bit FMA in two, and the stand-ins): its 16 A rows (16 x K floats) stay in L1 while it sweeps every panel, and
+/// it amortises each call's set-up over twice the rows (measured on Zen 4: +2-10% on K <= 256, e.g. the 3-channel
+/// stem; -5-50% from K = 1024 on, where the rows no longer fit).
 pub const TALL_MAX_K: usize = 256;
 
 /// Whether kernels for `isa` are chosen as for a CPU that splits a 512-bit FMA into two 256-bit ones (Zen 4): native
@@ -188,7 +188,7 @@ fn tall_for_short_k(isa: Isa) -> bool {
 /// The GEMM kernel for `isa`, `n` output columns (per group) and reduction length `k`, with A rows streamed in
 /// place: the ISA's tall one-vector kernel when `n` fits one vector (measured on the Xeon above against 8 x 32's
 /// one-vector entry: 112x112 32->16 1.30-1.38x, 28x28 256->16 1.21-1.25x) or `k <= TALL_MAX_K` and
-/// [`tall_for_short_k`], else [`for_isa`].
+/// `tall_for_short_k` (CPUs that split a 512-bit FMA in two, and the stand-ins), else [`for_isa`].
 pub fn for_gemm(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
     let general = for_isa(isa)?;
     let tall = REGISTRY.iter().find(|g| g.isa == isa && g.nv == 1 && g.mr > general.mr);
