@@ -833,6 +833,59 @@ fn nchw_pixel_lanes_take_the_wide_tile() {
     }
 }
 
+/// NCHW pixel rows take the 8 x 48 tile where `for_pixel_rows` says (native AVX-512 with two FMA units, at least
+/// `PIXEL_ROWS_X48_MIN_N` output channels per group), else the tile they took before: output channel counts around
+/// the bound and around the 48-wide panels (ragged last panels of one and two vectors), planes that 8 does not
+/// divide, batches and groups, every epilogue, one to three threads, against the reference; the choice per host.
+#[test]
+fn nchw_pixel_rows_take_the_8x48_tile() {
+    use simdconv::ukernel::gemm::{PIXEL_ROWS_X48_MIN_N, for_gemm, for_pixel_rows};
+    use simdconv::{Conv2d, PlanOptions};
+    let mut case = 1100u64;
+    for isa in isas() {
+        let native = isa == Isa::Avx512 && !simdconv::isa::split_512_fma();
+        for (c_in, groups) in [(300, 1), (520, 2)] {
+            for c_out in [64, PIXEL_ROWS_X48_MIN_N - 1, PIXEL_ROWS_X48_MIN_N, 112, 144, 161, 256] {
+                for (h, w, batch) in [(7, 7, 1), (5, 3, 2)] {
+                    let c_out = c_out * groups;
+                    let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).batch(batch).groups(groups).layout(Layout::Nchw);
+                    let wts = data(p.validate().unwrap().weight_len, 9);
+                    let opts = PlanOptions { isa: Some(isa), ..Default::default() };
+                    let conv = Conv2d::with_options(p, &wts, None, opts).unwrap();
+                    let choice = conv.kernel_choice();
+                    let (n, k) = (c_out / groups, c_in / groups);
+                    let want = for_pixel_rows(isa, n, k).unwrap();
+                    let x48 = want.mr == 8 && want.nv == 3 && want.lanes == 16;
+                    assert_eq!(x48, native && n >= PIXEL_ROWS_X48_MIN_N, "{isa} {p:?}");
+                    if !x48 {
+                        assert_eq!(want.name, for_gemm(isa, n, k).unwrap().name, "{isa} {p:?}");
+                    }
+                    // Pixel rows (16-lane kernels only) on every one of these shapes.
+                    if want.lanes == 16 {
+                        assert_eq!((choice.algorithm, choice.kernel), ("pointwise-nchw-rows", want.name), "{p:?}");
+                    }
+                    let residual = [Residual::None, Residual::Separate, Residual::InPlace][case as usize % 3];
+                    let clamp = [Clamp::None, Clamp::Relu6, Clamp::Range(-0.2, 0.3), Clamp::Relu][case as usize % 4];
+                    check_isas(&p, &[isa], !case.is_multiple_of(3), residual, clamp, 1 + case as usize % 3, case)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    case += 1;
+                }
+            }
+        }
+        if native {
+            // The suite's 14x14 1024->256 takes it; 64 outputs keep the 8 x 32 tile.
+            let name = |h: usize, c_in: usize, c_out: usize| {
+                let p = Conv2dParams::new(h, h, c_in, c_out, 1, 1).layout(Layout::Nchw);
+                let wts = data(p.validate().unwrap().weight_len, 1);
+                let opts = PlanOptions { isa: Some(isa), ..Default::default() };
+                Conv2d::with_options(p, &wts, None, opts).unwrap().kernel_choice().kernel
+            };
+            assert_eq!(name(14, 1024, 256), "f32_gemm_8x48__avx512");
+            assert_eq!(name(56, 256, 64), "f32_gemm_8x32__avx512");
+        }
+    }
+}
+
 /// NCHW 1x1 layers chosen for pixel rows on 16-lane kernels (by reduction length and idle lanes; output channels in
 /// the lanes, C stored transposed): channel counts around the vector widths, odd planes, batches and groups, every
 /// epilogue, against the reference on every ISA under test; and the choice itself on canonical shapes.

@@ -58,7 +58,8 @@ impl NchwGemm {
     /// The kernel for a 1x1, stride-1, unpadded NCHW layer to run in pixel-row mode, if it should: output pixels as
     /// A rows (pixel `m`'s channel `c` at `x + c * plane + m`, read in place), output channels in the lanes, C
     /// stored transposed; chosen when the output channels fill the pixel-row kernel's lanes well enough against how
-    /// the plane fills the pixel-lane kernel's (a 7x7 plane fills 49 of 64 lanes), by [`pixel_rows_share`].
+    /// the plane fills the pixel-lane kernel's (a 7x7 plane fills 49 of 64 lanes), by [`pixel_rows_share`]; the
+    /// tile is [`gemm::for_pixel_rows`]'s.
     pub fn pixel_rows_kernel(p: &Conv2dParams, s: &Shape, isa: Isa) -> Option<GemmKernel> {
         let plane = s.out_height * s.out_width;
         if !same_pixels(p, s) || plane == 0 || s.cout_g == 0 {
@@ -78,7 +79,11 @@ impl NchwGemm {
         let share = pixel_rows_share(s.cin_g);
         // Lanes used over lanes computed, plane / lanes_width <= share / 64 * cout / rows_width, cross-multiplied.
         let lhs = 64 * rows_width as u128 * plane as u128;
-        (lhs <= share as u128 * lanes_width as u128 * s.cout_g as u128).then_some(rows_kernel)
+        if lhs > share as u128 * lanes_width as u128 * s.cout_g as u128 {
+            return None;
+        }
+        // The choice above stands on the general tile's widths (as measured); the tile may be a wider one.
+        gemm::for_pixel_rows(isa, s.cout_g, s.cin_g)
     }
 
     /// Plan state for pixel-row mode with `kernel` (from [`NchwGemm::pixel_rows_kernel`]).

@@ -1,5 +1,5 @@
 //! AVX-512F GEMM micro-kernels: `f32_gemm_8x32__avx512` (16 zmm accumulators), the tall 16 x 16 tile, the wide
-//! 6 x 64 and 4 x 96 tiles and the 8 x 24 ymm tile, with their mr/nr edge variants.
+//! 6 x 64, 4 x 96 and 8 x 48 tiles and the 8 x 24 ymm tile, with their mr/nr edge variants.
 
 use pulp::x86::V4;
 
@@ -58,4 +58,13 @@ pub mod x96 {
     use pulp::x86::V4;
 
     super::super::generic::gemm_entry_points!(V4, V4::new_unchecked(), 4, 6, [1, 2, 3, 4], [1, 2, 3, 4, 5, 6]);
+}
+
+/// `f32_gemm_8x48__avx512`: 8 rows of three vectors (24 zmm accumulators; 8 broadcasts and 3 vectors of B, 11 loads,
+/// per 24 FMAs). NCHW pixel rows take it on CPUs with two 512-bit FMA units ([`super::for_pixel_rows`]): its 8-row
+/// tiles keep the transposed store of the 8 x 32 tile (two vectors of columns per 16 x 16 transpose, 8-pixel runs).
+pub mod x48 {
+    use pulp::x86::V4;
+
+    super::super::generic::gemm_entry_points!(V4, V4::new_unchecked(), 8, 3, [1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3]);
 }

@@ -1,4 +1,4 @@
-//! The AVX-512 tile logic (8 x 32, the tall 16 x 16, the wide 6 x 64 and 4 x 96; 16 lanes) run on stand-in
+//! The AVX-512 tile logic (8 x 32, the tall 16 x 16, the wide 6 x 64, 4 x 96 and 8 x 48; 16 lanes) run on stand-in
 //! backends: pulp's `V3_512b` (AVX2, 2 ymm per vector) and `Scalar512b` (portable, fused multiply-add per lane).
 //! Used to test the AVX-512 kernels' index math, tails and blocking on machines without AVX-512; likewise the 8 x 24
 //! ymm tile on AVX2 and `Scalar256b`.
@@ -114,4 +114,26 @@ pub mod scalar512b_x96 {
     use pulp::Scalar512b;
 
     super::super::generic::gemm_entry_points!(Scalar512b, Scalar512b, 4, 6, [1, 2, 3, 4], [1, 2, 3, 4, 5, 6]);
+}
+
+/// The 8 x 48 AVX-512 tile on `V3_512b`.
+#[cfg(target_arch = "x86_64")]
+pub mod v3_512b_x48 {
+    use pulp::x86::{V3, V3_512b};
+
+    super::super::generic::gemm_entry_points!(
+        V3_512b,
+        V3_512b(V3::new_unchecked()),
+        8,
+        3,
+        [1, 2, 3, 4, 5, 6, 7, 8],
+        [1, 2, 3]
+    );
+}
+
+/// The 8 x 48 AVX-512 tile on `Scalar512b`.
+pub mod scalar512b_x48 {
+    use pulp::Scalar512b;
+
+    super::super::generic::gemm_entry_points!(Scalar512b, Scalar512b, 8, 3, [1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3]);
 }

@@ -507,8 +507,9 @@ unsafe fn store_tile_transposed<S: Simd, const MR: usize, const NV: usize>(
 /// Tiles of at most 8 rows pair two vectors of columns per transpose: rows `0..MR` of the 16 x 16 block are
 /// vector `2b`'s, rows `8..8 + MR` vector `2b + 1`'s, so transposed vector `j` holds column `32b + j`'s pixels in
 /// lanes `0..MR` and column `32b + 16 + j`'s in lanes `8..8 + MR`. Taller tiles transpose one vector at a time.
-// Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
-#[allow(clippy::needless_range_loop)]
+/// Each block is gathered from the accumulators with constant indices (one call per block, not a loop over
+/// blocks): an accumulator indexed at run time would make the compiler keep them all in memory through the
+/// reduction loop (the 8 x 48 tile ran at half speed so).
 #[inline(always)]
 unsafe fn store_tile_transposed_16<S: TileSimd, const MR: usize, const NV: usize>(
     simd: S,
@@ -520,51 +521,95 @@ unsafe fn store_tile_transposed_16<S: TileSimd, const MR: usize, const NV: usize
 ) {
     const { assert!(MR <= 16) };
     debug_assert!(S::F32_LANES == 16);
+    let blocks = NV.div_ceil(if MR <= 8 { 2 } else { 1 });
+    // SAFETY: forwarded contract; each block stores the columns it holds.
+    unsafe {
+        transposed_block_16::<S, MR, NV>(simd, t, nr, c, res, 0, gather_block::<S, MR, NV>(simd, &acc, 0));
+        if blocks > 1 {
+            transposed_block_16::<S, MR, NV>(simd, t, nr, c, res, 1, gather_block::<S, MR, NV>(simd, &acc, 1));
+        }
+        if blocks > 2 {
+            transposed_block_16::<S, MR, NV>(simd, t, nr, c, res, 2, gather_block::<S, MR, NV>(simd, &acc, 2));
+        }
+        // No 16-lane tile has more than three blocks (the 4 x 96 tile has three).
+        for blk in 3..blocks {
+            transposed_block_16::<S, MR, NV>(simd, t, nr, c, res, blk, gather_block::<S, MR, NV>(simd, &acc, blk));
+        }
+    }
+}
+
+/// Block `blk` of the accumulators for [`transposed_block_16`]: rows `0..MR` of lane run `s` hold vector
+/// `blk * per + s` (`per` vectors a block, 2 for tiles of at most 8 rows, else 1), zeros elsewhere.
+// Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+fn gather_block<S: Simd, const MR: usize, const NV: usize>(
+    simd: S,
+    acc: &[[S::f32s; NV]; MR],
+    blk: usize,
+) -> [S::f32s; 16] {
+    let (run, per) = if MR <= 8 { (8, 2) } else { (16, 1) };
+    let mut block = [simd.splat_f32s(0.0); 16];
+    for s in 0..per {
+        let v = blk * per + s;
+        if v < NV {
+            for i in 0..MR {
+                block[s * run + i] = acc[i][v];
+            }
+        }
+    }
+    block
+}
+
+/// Transposes block `blk` (from [`gather_block`]) and stores its columns (those `< nr`) with the epilogue.
+///
+/// # Safety
+/// As [`store_tile_transposed_16`].
+// Index loops on purpose, as above.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn transposed_block_16<S: TileSimd, const MR: usize, const NV: usize>(
+    simd: S,
+    t: &GemmTile<'_>,
+    nr: usize,
+    c: *mut f32,
+    res: *const f32,
+    blk: usize,
+    block: [S::f32s; 16],
+) {
     // Lanes per column run, and vectors of columns per transpose.
-    let run = if MR <= 8 { 8 } else { 16 };
-    let per = 16 / run;
+    let (run, per) = if MR <= 8 { (8, 2) } else { (16, 1) };
     let clamp = crate::simd::clamps(t.min, t.max);
     let zero = simd.splat_f32s(0.0);
     let lo = simd.splat_f32s(t.min);
     let hi = simd.splat_f32s(t.max);
+    let cols = simd.transpose16(block);
     // SAFETY: columns `< nr` of C and of the residual hold `MR` contiguous floats each (the transposed contract);
     // the runs touch those only.
     unsafe {
-        for blk in 0..NV.div_ceil(per) {
-            let mut block = [zero; 16];
-            for s in 0..per {
-                let v = blk * per + s;
-                if v < NV {
-                    for i in 0..MR {
-                        block[s * run + i] = acc[i][v];
-                    }
-                }
+        for j in 0..16 {
+            // Column of lane run `s` of transposed vector `j`: `(blk * per + s) * 16 + j`, rising with `s`.
+            if blk * per * 16 + j >= nr {
+                break;
             }
-            let cols = simd.transpose16(block);
-            for j in 0..16 {
-                // Column of lane run `s` of transposed vector `j`: `(blk * per + s) * 16 + j`, rising with `s`.
-                if blk * per * 16 + j >= nr {
-                    break;
-                }
-                let col = |s: usize| (blk * per + s) * 16 + j;
-                let live = |s: usize| blk * per + s < NV && col(s) < nr;
-                let mut x = cols[j];
-                if !res.is_null() {
-                    let mut r = zero;
-                    for s in 0..per {
-                        if live(s) {
-                            r = simd.load_run(r, s * run, MR, res.add(col(s) * t.rsr));
-                        }
-                    }
-                    x = simd.add_f32s(x, r);
-                }
-                if clamp {
-                    x = crate::simd::clamp(simd, x, lo, hi);
-                }
+            let col = |s: usize| (blk * per + s) * 16 + j;
+            let live = |s: usize| blk * per + s < NV && col(s) < nr;
+            let mut x = cols[j];
+            if !res.is_null() {
+                let mut r = zero;
                 for s in 0..per {
                     if live(s) {
-                        simd.store_run(x, s * run, MR, c.add(col(s) * t.rsc));
+                        r = simd.load_run(r, s * run, MR, res.add(col(s) * t.rsr));
                     }
+                }
+                x = simd.add_f32s(x, r);
+            }
+            if clamp {
+                x = crate::simd::clamp(simd, x, lo, hi);
+            }
+            for s in 0..per {
+                if live(s) {
+                    simd.store_run(x, s * run, MR, c.add(col(s) * t.rsc));
                 }
             }
         }

@@ -36,6 +36,10 @@ pub const AVX512_X64_NV: usize = 4;
 pub const AVX512_X96_MR: usize = 4;
 /// Vectors per row of the AVX-512 4 x 96 tile.
 pub const AVX512_X96_NV: usize = 6;
+/// Rows of the AVX-512 8 x 48 tile, shared with its stand-ins.
+pub const AVX512_X48_MR: usize = 8;
+/// Vectors per row of the AVX-512 8 x 48 tile.
+pub const AVX512_X48_NV: usize = 3;
 
 /// One GEMM micro-kernel family member: an ISA's tile shape and its entry points.
 #[derive(Clone, Copy, Debug)]
@@ -115,7 +119,7 @@ macro_rules! kernel {
 
 /// Every GEMM kernel compiled into this build, in preference order: per ISA the general kernel first, then a tall
 /// one-vector kernel for narrow outputs where the ISA has one, then (AVX-512 and its stand-ins) the 8-lane tile for
-/// output widths that 16-lane vectors pad by a quarter or more, then the wide 6 x 64 and 4 x 96 tiles.
+/// output widths that 16-lane vectors pad by a quarter or more, then the wide 6 x 64, 4 x 96 and 8 x 48 tiles.
 pub static REGISTRY: &[GemmKernel] = &[
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     kernel!("f32_gemm_8x32__avx512", Avx512, avx512::MR, 16, avx512::NV, avx512),
@@ -154,6 +158,11 @@ pub static REGISTRY: &[GemmKernel] = &[
     #[cfg(target_arch = "x86_64")]
     kernel!("f32_gemm_4x96__avx512_on_avx2", Avx512OnAvx2, AVX512_X96_MR, 16, AVX512_X96_NV, emu512::v3_512b_x96),
     kernel!("f32_gemm_4x96__avx512_portable", Avx512Portable, AVX512_X96_MR, 16, AVX512_X96_NV, emu512::scalar512b_x96),
+    #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+    kernel!("f32_gemm_8x48__avx512", Avx512, AVX512_X48_MR, 16, AVX512_X48_NV, avx512::x48),
+    #[cfg(target_arch = "x86_64")]
+    kernel!("f32_gemm_8x48__avx512_on_avx2", Avx512OnAvx2, AVX512_X48_MR, 16, AVX512_X48_NV, emu512::v3_512b_x48),
+    kernel!("f32_gemm_8x48__avx512_portable", Avx512Portable, AVX512_X48_MR, 16, AVX512_X48_NV, emu512::scalar512b_x48),
 ];
 
 /// The general GEMM kernel for `isa` (every [`Isa`] has one).
@@ -235,6 +244,27 @@ pub fn wide_for_nhwc(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
     let (mr, nv) =
         if n.is_multiple_of(96) && k <= 64 { (AVX512_X96_MR, AVX512_X96_NV) } else { (AVX512_X64_MR, AVX512_X64_NV) };
     tile16(isa, mr, nv)
+}
+
+/// Output channels (per group) from which NCHW pixel rows take the 8 x 48 tile ([`for_pixel_rows`]).
+pub const PIXEL_ROWS_X48_MIN_N: usize = 96;
+
+/// The GEMM kernel for NCHW pixel rows (output pixels as A rows, `n` output channels per group in the lanes, C
+/// stored transposed) over reductions of length `k`: [`for_gemm`]'s, except on CPUs with two 512-bit FMA units
+/// (native AVX-512, not [`crate::isa::split_512_fma`]), where layers of at least [`PIXEL_ROWS_X48_MIN_N`] output
+/// channels take the 8 x 48 tile in place of the 8 x 32 one (11 loads per 24 FMAs against 10 per 16; its 8-row
+/// tiles keep the 8 x 32 tile's transposed store). Measured on an Intel Xeon with AMX, one thread, three rounds, per-round ratios against 8 x 32:
+/// 14x14 1024->256 0.94-1.16x, 14x14 256->1024 1.01-1.21x, 28x28 512->128 1.01-1.25x, 17x17 768->192 1.02-1.14x,
+/// 8x8 1280->320 1.00-1.15x, 7x7 2048->512 1.04-1.16x, 7x7 512->2048 0.94-1.14x, 7x7 960->160 0.94-1.09x, 56x56
+/// 256->128 0.93-1.02x, and off the suite 56x56 256->96 1.02-1.18x, 14x14 512->192 1.03-1.20x, 14x14 1024->240
+/// 1.04-1.25x; but 64 outputs (a full panel and a one-vector one) 0.85-0.98x (56x56 256->64, 35x35 192->64, 14x14
+/// 384->64) and 32 outputs 0.90-0.99x, hence the bound. The 6 x 64 tile in the same place: 0.86-1.06x of 8 x 48.
+pub fn for_pixel_rows(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
+    let base = for_gemm(isa, n, k)?;
+    if wide_tiles_pay(isa) && base.mr == AVX512_MR && base.nv == AVX512_NV && n >= PIXEL_ROWS_X48_MIN_N {
+        return tile16(isa, AVX512_X48_MR, AVX512_X48_NV);
+    }
+    Some(base)
 }
 
 /// Whether the wide tiles can pay on `isa` here: native AVX-512 on a CPU with two 512-bit FMA units (not
