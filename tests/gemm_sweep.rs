@@ -835,8 +835,9 @@ fn nchw_pixel_lanes_take_the_wide_tile() {
 
 /// NCHW pixel rows take the 8 x 48 tile where `for_pixel_rows` says (native AVX-512 with two FMA units, at least
 /// `PIXEL_ROWS_X48_MIN_N` output channels per group), else the tile they took before: output channel counts around
-/// the bound and around the 48-wide panels (ragged last panels of one and two vectors), planes that 8 does not
-/// divide, batches and groups, every epilogue, one to three threads, against the reference; the choice per host.
+/// the bound and around the 48-wide panels (ragged last panels of one and two vectors, run apart from the full
+/// ones over short reductions), planes that 8 does not divide, batches and groups, every epilogue, one to three
+/// threads, against the reference; the choice per host.
 #[test]
 fn nchw_pixel_rows_take_the_8x48_tile() {
     use simdconv::ukernel::gemm::{PIXEL_ROWS_X48_MIN_N, for_gemm, for_pixel_rows};
@@ -844,7 +845,8 @@ fn nchw_pixel_rows_take_the_8x48_tile() {
     let mut case = 1100u64;
     for isa in isas() {
         let native = isa == Isa::Avx512 && !simdconv::isa::split_512_fma();
-        for (c_in, groups) in [(300, 1), (520, 2)] {
+        // Reductions up to 256 run a narrow last panel apart from the full ones; longer ones every panel per tile.
+        for (c_in, groups) in [(200, 1), (300, 1), (520, 2)] {
             for c_out in [64, PIXEL_ROWS_X48_MIN_N - 1, PIXEL_ROWS_X48_MIN_N, 112, 144, 161, 256] {
                 for (h, w, batch) in [(7, 7, 1), (5, 3, 2)] {
                     let c_out = c_out * groups;

@@ -123,69 +123,83 @@ impl NchwGemm {
             let (ng, mi, ni) = blocks.task(t);
             let (n, g) = (ng / p.groups, ng % p.groups);
             let (mrange, nrange) = (blocks.m.range(mi), blocks.n.range(ni));
-            let (n0, ncols) = (nrange.start, nrange.len());
-            let panel = self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
-            // Channel 0 of this image and group, and output channel n0.
+            // Channel 0 of this image and group.
             let x0 = (n * p.c_in + g * s.cin_g) * plane;
-            let y0 = (n * p.c_out + g * s.cout_g + n0) * plane;
             let mut rows = [core::ptr::null::<f32>(); 16];
             debug_assert!(mr_full <= rows.len());
             // Full tiles without a narrow last panel go through the pixel-row entry (one pointer, the rows'
-            // offsets folded into the loads), all of a task's in one call.
-            let whole = kern.whole_panels(ncols);
-            // The tile for `mr` pixels from `m0` through the pointers in `rows`.
-            let tile = tile_fn(|m0: usize, mr: usize, rows: &[*const f32]| GemmTile {
-                mr,
-                nr: ncols,
-                k: self.k,
-                segs: 1,
-                a: rows,
-                csa: plane,
-                rsa: 1,
-                // SAFETY (the offsets): the packed panel holds the bias row then k rows; output channel n0's
-                // pixels m0.. (and the residual's) are inside the output.
-                b: unsafe { panel.add(nr_full) },
-                ldb: nr_full,
-                b_stride: self.panel_stride,
-                bias_col: panel,
-                bias_row: core::ptr::null(),
-                c: unsafe { yp.get().add(y0 + m0) },
-                rsc: plane,
-                res: if rp.get().is_null() { core::ptr::null() } else { unsafe { rp.get().add(y0 + m0) } },
-                rsr: plane,
-                min: p.output_min,
-                max: p.output_max,
-                prefetch_a,
-            });
-            // The leading full tiles (`even_tiles` puts them first), then the tiles one row short of full: one
-            // call each through the run entries.
-            let (full, short) = if whole { tile_runs(mrange.len(), mr_full) } else { (0, 0) };
-            let runs = [
-                (mrange.start, mr_full, full, kern.pixel_rows_run),
-                (mrange.start + full * mr_full, mr_full - 1, short, kern.pixel_rows_short_run),
-            ];
-            for (m0, mr, count, run) in runs.into_iter().filter(|r| r.2 > 0) {
-                // SAFETY: pixel m0 of channel 0 of this image and group is inside the input, its tile rows i
-                // floats further (i < mr) and channels `plane` apart; the run's `count` tiles of `mr` rows (the
-                // run entry's) are of whole panels, this task's pixels, their outputs as for the single tiles
-                // below.
-                unsafe {
-                    let a = [xp.get().add(x0 + m0) as *const f32];
-                    run(&tile(m0, mr, &a), count);
+            // offsets folded into the loads), all of a task's in one call. Over reductions of at most
+            // `SPLIT_MAX_K`, a narrow last panel (`whole_panels`) runs on its own after the others, so that they
+            // still do; longer ones keep every panel per tile (each tile's A rows read once).
+            let (first, last) = (nrange.start, nrange.end);
+            let split = if kern.whole_panels(last - first) || self.k > SPLIT_MAX_K {
+                last
+            } else {
+                (last - first) / nr_full * nr_full + first
+            };
+            for (n0, ncols) in [(first, split - first), (split, last - split)] {
+                if ncols == 0 {
+                    continue;
                 }
-            }
-            // The others (shorter tiles, or a narrow last panel): a pointer per row.
-            for (m0, mr) in even_tiles(mrange, mr_full).skip(full + short) {
-                for (i, r) in rows.iter_mut().enumerate().take(mr) {
-                    // SAFETY: pixel m0 + i of channel 0 of this image and group is inside the input; its other
-                    // channels are `plane` floats apart, cin_g of them.
-                    *r = unsafe { xp.get().add(x0 + m0 + i) };
+                let panel =
+                    self.packed.as_slice()[g * self.group_stride + (n0 / nr_full) * self.panel_stride..].as_ptr();
+                // Output channel n0 of this image and group.
+                let y0 = (n * p.c_out + g * s.cout_g + n0) * plane;
+                let whole = kern.whole_panels(ncols);
+                // The tile for `mr` pixels from `m0` through the pointers in `rows`.
+                let tile = tile_fn(|m0: usize, mr: usize, rows: &[*const f32]| GemmTile {
+                    mr,
+                    nr: ncols,
+                    k: self.k,
+                    segs: 1,
+                    a: rows,
+                    csa: plane,
+                    rsa: 1,
+                    // SAFETY (the offsets): the packed panel holds the bias row then k rows; output channel n0's
+                    // pixels m0.. (and the residual's) are inside the output.
+                    b: unsafe { panel.add(nr_full) },
+                    ldb: nr_full,
+                    b_stride: self.panel_stride,
+                    bias_col: panel,
+                    bias_row: core::ptr::null(),
+                    c: unsafe { yp.get().add(y0 + m0) },
+                    rsc: plane,
+                    res: if rp.get().is_null() { core::ptr::null() } else { unsafe { rp.get().add(y0 + m0) } },
+                    rsr: plane,
+                    min: p.output_min,
+                    max: p.output_max,
+                    prefetch_a,
+                });
+                // The leading full tiles (`even_tiles` puts them first), then the tiles one row short of full: one
+                // call each through the run entries.
+                let (full, short) = if whole { tile_runs(mrange.len(), mr_full) } else { (0, 0) };
+                let runs = [
+                    (mrange.start, mr_full, full, kern.pixel_rows_run),
+                    (mrange.start + full * mr_full, mr_full - 1, short, kern.pixel_rows_short_run),
+                ];
+                for (m0, mr, count, run) in runs.into_iter().filter(|r| r.2 > 0) {
+                    // SAFETY: pixel m0 of channel 0 of this image and group is inside the input, its tile rows i
+                    // floats further (i < mr) and channels `plane` apart; the run's `count` tiles of `mr` rows (the
+                    // run entry's) are of whole panels, this task's pixels, their outputs as for the single tiles
+                    // below.
+                    unsafe {
+                        let a = [xp.get().add(x0 + m0) as *const f32];
+                        run(&tile(m0, mr, &a), count);
+                    }
                 }
-                // SAFETY: A rows hold k = cin_g elements `plane` apart (above); the panels of columns n0..n0 + ncols
-                // hold bias + k rows of nr_full floats, panel_stride apart; transposed C: output channel n0 + j's
-                // pixels m0..m0 + mr at y + y0 + j * plane + m0.., inside the output and written by this tile only;
-                // the residual likewise.
-                unsafe { call_gemm_as(kern, tile(m0, mr, &rows[..mr]), true) };
+                // The others (shorter tiles, or a narrow last panel): a pointer per row.
+                for (m0, mr) in even_tiles(mrange.clone(), mr_full).skip(full + short) {
+                    for (i, r) in rows.iter_mut().enumerate().take(mr) {
+                        // SAFETY: pixel m0 + i of channel 0 of this image and group is inside the input; its other
+                        // channels are `plane` floats apart, cin_g of them.
+                        *r = unsafe { xp.get().add(x0 + m0 + i) };
+                    }
+                    // SAFETY: A rows hold k = cin_g elements `plane` apart (above); the panels of columns n0..n0 + ncols
+                    // hold bias + k rows of nr_full floats, panel_stride apart; transposed C: output channel n0 + j's
+                    // pixels m0..m0 + mr at y + y0 + j * plane + m0.., inside the output and written by this tile only;
+                    // the residual likewise.
+                    unsafe { call_gemm_as(kern, tile(m0, mr, &rows[..mr]), true) };
+                }
             }
             Ok(())
         })
@@ -376,6 +390,13 @@ impl NchwGemm {
         if pointwise_s1 { run_task_runs(n, threads, task) } else { run_tasks(n, threads, task) }
     }
 }
+
+/// Reductions up to which NCHW pixel rows run a narrow last panel apart from the full ones (see `run_pixel_rows`).
+/// Measured on an Intel Xeon (the 8 x 48 tile, one thread, four alternating rounds, per-round ratios against every
+/// tile through a pointer per row over all panels): 56x56 256->128 0.97-1.13x, 192->128 1.05-1.18x, 28x28 256->128
+/// 1.04-1.09x, 192->160 1.04-1.16x, 14x14 256->256 0.96-1.02x; longer reductions, whose A rows the split reads
+/// twice, 28x28 384->256 0.87-1.05x, 512->128 0.92-1.00x, 14x14 1024->256 0.94-1.03x, 8x8 1280->320 0.94-0.99x.
+const SPLIT_MAX_K: usize = 256;
 
 /// Whether NCHW pixel rows on planes of `plane` pixels prefetch their A elements (each k step a plane further)
 /// a few steps ahead. Measured against none, one thread: on Zen 4 (AVX-512) 56x56 256->64 +6-14%, 56x56 256->128
