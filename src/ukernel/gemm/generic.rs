@@ -521,7 +521,7 @@ unsafe fn store_tile_transposed_16<S: TileSimd, const MR: usize, const NV: usize
 ) {
     const { assert!(MR <= 16) };
     debug_assert!(S::F32_LANES == 16);
-    let blocks = NV.div_ceil(if MR <= 8 { 2 } else { 1 });
+    let blocks = NV.div_ceil(transpose_runs(MR).1);
     // SAFETY: forwarded contract; each block stores the columns it holds.
     unsafe {
         transposed_block_16::<S, MR, NV>(simd, t, nr, c, res, 0, gather_block::<S, MR, NV>(simd, &acc, 0));
@@ -538,6 +538,12 @@ unsafe fn store_tile_transposed_16<S: TileSimd, const MR: usize, const NV: usize
     }
 }
 
+/// Lanes per column run and vectors of columns per 16 x 16 transpose for tiles of `mr` rows: two runs of 8 lanes for
+/// tiles of at most 8 rows, else one of 16.
+const fn transpose_runs(mr: usize) -> (usize, usize) {
+    if mr <= 8 { (8, 2) } else { (16, 1) }
+}
+
 /// Block `blk` of the accumulators for [`transposed_block_16`]: rows `0..MR` of lane run `s` hold vector
 /// `blk * per + s` (`per` vectors a block, 2 for tiles of at most 8 rows, else 1), zeros elsewhere.
 // Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
@@ -548,7 +554,7 @@ fn gather_block<S: Simd, const MR: usize, const NV: usize>(
     acc: &[[S::f32s; NV]; MR],
     blk: usize,
 ) -> [S::f32s; 16] {
-    let (run, per) = if MR <= 8 { (8, 2) } else { (16, 1) };
+    let (run, per) = transpose_runs(MR);
     let mut block = [simd.splat_f32s(0.0); 16];
     for s in 0..per {
         let v = blk * per + s;
@@ -578,7 +584,7 @@ unsafe fn transposed_block_16<S: TileSimd, const MR: usize, const NV: usize>(
     block: [S::f32s; 16],
 ) {
     // Lanes per column run, and vectors of columns per transpose.
-    let (run, per) = if MR <= 8 { (8, 2) } else { (16, 1) };
+    let (run, per) = transpose_runs(MR);
     let clamp = crate::simd::clamps(t.min, t.max);
     let zero = simd.splat_f32s(0.0);
     let lo = simd.splat_f32s(t.min);
