@@ -194,10 +194,10 @@ impl NchwGemm {
                         // channels are `plane` floats apart, cin_g of them.
                         *r = unsafe { xp.get().add(x0 + m0 + i) };
                     }
-                    // SAFETY: A rows hold k = cin_g elements `plane` apart (above); the panels of columns n0..n0 + ncols
-                    // hold bias + k rows of nr_full floats, panel_stride apart; transposed C: output channel n0 + j's
-                    // pixels m0..m0 + mr at y + y0 + j * plane + m0.., inside the output and written by this tile only;
-                    // the residual likewise.
+                    // SAFETY: A rows hold k = cin_g elements `plane` apart (above); the panels of columns
+                    // n0..n0 + ncols hold bias + k rows of nr_full floats, panel_stride apart; transposed C: output
+                    // channel n0 + j's pixels m0..m0 + mr at y + y0 + j * plane + m0.., inside the output and written
+                    // by this tile only; the residual likewise.
                     unsafe { call_gemm_as(kern, tile(m0, mr, &rows[..mr]), true) };
                 }
             }

@@ -691,9 +691,9 @@ macro_rules! gemm_entry_points {
         pub static PIXEL_ROWS_SHORT_RUN: $crate::ukernel::gemm::generic::GemmRunFn = entry_run::<{ $mr - 1 }, 1, true>;
 
         /// # Safety
-        /// The tile must satisfy the [`GemmTile`](crate::ukernel::gemm::generic::GemmTile) contract for `MR` x `NV` (with
-        /// `RS > 0`: the strided form of it; with `TC`: the transposed one), and the CPU must support this
-        /// module's ISA.
+        /// The tile must satisfy the [`GemmTile`](crate::ukernel::gemm::generic::GemmTile) contract for `MR` x
+        /// `NV` (with `RS > 0`: the strided form of it; with `TC`: the transposed one), and the CPU must support
+        /// this module's ISA.
         unsafe fn entry<const MR: usize, const NV: usize, const RS: usize, const TC: bool>(
             t: &$crate::ukernel::gemm::generic::GemmTile<'_>,
         ) {

@@ -253,12 +253,13 @@ pub const PIXEL_ROWS_X48_MIN_N: usize = 96;
 /// stored transposed) over reductions of length `k`: [`for_gemm`]'s, except on CPUs with two 512-bit FMA units
 /// (native AVX-512, not [`crate::isa::split_512_fma`]), where layers of at least [`PIXEL_ROWS_X48_MIN_N`] output
 /// channels take the 8 x 48 tile in place of the 8 x 32 one (11 loads per 24 FMAs against 10 per 16; its 8-row
-/// tiles keep the 8 x 32 tile's transposed store). Measured on an Intel Xeon with AMX, one thread, three rounds, per-round ratios against 8 x 32:
-/// 14x14 1024->256 0.94-1.16x, 14x14 256->1024 1.01-1.21x, 28x28 512->128 1.01-1.25x, 17x17 768->192 1.02-1.14x,
-/// 8x8 1280->320 1.00-1.15x, 7x7 2048->512 1.04-1.16x, 7x7 512->2048 0.94-1.14x, 7x7 960->160 0.94-1.09x, 56x56
-/// 256->128 0.93-1.02x, and off the suite 56x56 256->96 1.02-1.18x, 14x14 512->192 1.03-1.20x, 14x14 1024->240
-/// 1.04-1.25x; but 64 outputs (a full panel and a one-vector one) 0.85-0.98x (56x56 256->64, 35x35 192->64, 14x14
-/// 384->64) and 32 outputs 0.90-0.99x, hence the bound. The 6 x 64 tile in the same place: 0.86-1.06x of 8 x 48.
+/// tiles keep the 8 x 32 tile's transposed store). Measured on an Intel Xeon with AMX, one thread, three rounds,
+/// per-round ratios against 8 x 32: 14x14 1024->256 0.94-1.16x, 14x14 256->1024 1.01-1.21x, 28x28 512->128
+/// 1.01-1.25x, 17x17 768->192 1.02-1.14x, 8x8 1280->320 1.00-1.15x, 7x7 2048->512 1.04-1.16x, 7x7 512->2048
+/// 0.94-1.14x, 7x7 960->160 0.94-1.09x, 56x56 256->128 0.93-1.02x, and off the suite 56x56 256->96 1.02-1.18x, 14x14
+/// 512->192 1.03-1.20x, 14x14 1024->240 1.04-1.25x; but 64 outputs (a full panel and a one-vector one) 0.85-0.98x
+/// (56x56 256->64, 35x35 192->64, 14x14 384->64) and 32 outputs 0.90-0.99x, hence the bound. The 6 x 64 tile in the
+/// same place: 0.86-1.06x of 8 x 48.
 pub fn for_pixel_rows(isa: Isa, n: usize, k: usize) -> Option<GemmKernel> {
     let base = for_gemm(isa, n, k)?;
     if wide_tiles_pay(isa) && base.mr == AVX512_MR && base.nv == AVX512_NV && n >= PIXEL_ROWS_X48_MIN_N {
