@@ -917,7 +917,7 @@ fn nchw_pixel_rows_sweep() {
         check_isas(&p, &list, true, residual, Clamp::Relu6, 1, case).unwrap_or_else(|e| panic!("{e}"));
         case += 1;
     }
-    for isa in list {
+    for &isa in &list {
         // Pixel rows are chosen for 16-lane kernels (AVX-512 and its stand-ins) only.
         let sixteen = REGISTRY.iter().any(|k| k.isa == isa && k.lanes == 16);
         let rows = if sixteen { "pointwise-nchw-rows" } else { "pointwise-nchw" };
@@ -940,6 +940,20 @@ fn nchw_pixel_rows_sweep() {
         assert_eq!(name(28, 128, 512), "pointwise-nchw", "{isa}");
         assert_eq!(name(7, 64, 256), rows, "{isa}");
         assert_eq!(name(14, 64, 256), "pointwise-nchw", "{isa}");
+        // Planes a multiple of 4 KiB apart (32x32, 64x64) keep the pixel lanes; 16x16 planes (1 KiB) take rows.
+        assert_eq!(name(32, 512, 128), "pointwise-nchw", "{isa}");
+        assert_eq!(name(64, 256, 64), "pointwise-nchw", "{isa}");
+        assert_eq!(name(16, 512, 128), rows, "{isa}");
+    }
+    // The shapes that choice moves, against the reference (batches and groups keep the planes' spacing).
+    for (c_in, c_out, h, w, batch, groups) in
+        [(512, 128, 32, 32, 1, 1), (300, 72, 16, 64, 2, 1), (256, 96, 32, 32, 1, 2)]
+    {
+        let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).batch(batch).groups(groups).layout(Layout::Nchw);
+        let residual = [Residual::None, Residual::Separate, Residual::InPlace][case as usize % 3];
+        check_isas(&p, &list, true, residual, Clamp::Relu6, 1 + case as usize % 2, case)
+            .unwrap_or_else(|e| panic!("{e}"));
+        case += 1;
     }
 }
 
