@@ -416,7 +416,7 @@ fn prefetch_planes(plane: usize) -> bool {
 /// rounds, per-round ratios of pixel lanes against pixel rows): 64x64 192->64 1.07-1.14x, 256->64 1.02-1.08x,
 /// 512->128 1.22-1.31x, 32x32 512->128 1.13-1.29x, 1024->256 1.32-1.48x, but 256->64 0.92-1.02x; 16x16 planes
 /// (1 KiB apart, four sets) keep pixel rows (lanes 0.74-1.0x there: 256->64, 512->256, 1024->256), and so do planes
-/// 2 KiB apart (16x32: lanes 0.86-0.88x at 256->64 and 512->128, but 1.19-1.28x at 1024->256).
+/// 2 KiB apart (16x32: lanes 0.86-0.90x at 256->64 and 512->128, but 1.19-1.28x at 1024->256).
 fn aliasing_planes(plane: usize) -> bool {
     (plane * 4).is_multiple_of(4096)
 }
