@@ -944,6 +944,15 @@ fn nchw_pixel_rows_sweep() {
         assert_eq!(name(32, 512, 128), "pointwise-nchw", "{isa}");
         assert_eq!(name(64, 256, 64), "pointwise-nchw", "{isa}");
         assert_eq!(name(16, 512, 128), rows, "{isa}");
+        // 2 KiB apart (16x32): pixel lanes from a reduction of 1024 on.
+        let alg = |c_in: usize, c_out: usize| {
+            let p = Conv2dParams::new(16, 32, c_in, c_out, 1, 1).layout(Layout::Nchw);
+            let w = data(p.validate().unwrap().weight_len, 1);
+            let opts = PlanOptions { isa: Some(isa), ..Default::default() };
+            Conv2d::with_options(p, &w, None, opts).unwrap().kernel_choice().algorithm
+        };
+        assert_eq!(alg(1024, 256), "pointwise-nchw", "{isa}");
+        assert_eq!(alg(512, 128), rows, "{isa}");
     }
     // The shapes that choice moves, against the reference (batches and groups keep the planes' spacing).
     for (c_in, c_out, h, w, batch, groups) in

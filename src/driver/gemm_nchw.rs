@@ -62,7 +62,7 @@ impl NchwGemm {
     /// tile is [`gemm::for_pixel_rows`]'s.
     pub fn pixel_rows_kernel(p: &Conv2dParams, s: &Shape, isa: Isa) -> Option<GemmKernel> {
         let plane = s.out_height * s.out_width;
-        if !same_pixels(p, s) || plane == 0 || s.cout_g == 0 || aliasing_planes(plane) {
+        if !same_pixels(p, s) || plane == 0 || s.cout_g == 0 || aliasing_planes(plane, s.cin_g) {
             return None;
         }
         let lanes_kernel = gemm::for_isa(isa)?;
@@ -409,16 +409,18 @@ fn prefetch_planes(plane: usize) -> bool {
     plane >= if crate::isa::split_512_fma() { 512 } else { 32 }
 }
 
-/// Whether channel planes of `plane` floats lie a multiple of 4 KiB apart (32x32 and 64x64 planes, 16x64, ...): the
-/// same pixel of every channel then falls in one L1 set (and loads of one plane alias stores to another), so pixel
-/// rows, whose tiles read a line of each of K planes (then the next tile the same lines), keep evicting their own A
-/// lines; the pixel-lane path packs those planes. Measured on an Intel Xeon (AVX-512, one thread, four alternating
-/// rounds, per-round ratios of pixel lanes against pixel rows): 64x64 192->64 1.07-1.14x, 256->64 1.02-1.08x,
-/// 512->128 1.22-1.31x, 32x32 512->128 1.13-1.29x, 1024->256 1.32-1.48x, but 256->64 0.92-1.02x; 16x16 planes
-/// (1 KiB apart, four sets) keep pixel rows (lanes 0.74-1.0x there: 256->64, 512->256, 1024->256), and so do planes
-/// 2 KiB apart (16x32: lanes 0.86-0.90x at 256->64 and 512->128, but 1.19-1.28x at 1024->256).
-fn aliasing_planes(plane: usize) -> bool {
-    (plane * 4).is_multiple_of(4096)
+/// Whether channel planes of `plane` floats lie so that pixel rows over reductions of length `k` thrash L1: a multiple
+/// of 4 KiB apart (32x32, 64x64, 16x64 planes), or of 2 KiB over reductions from 1024 on (16x32, 8x64). The same
+/// pixel of every channel then falls in one L1 set (two), so pixel rows, whose tiles read a line of each of K planes
+/// (then the next tile the same lines), keep evicting their own A lines; the pixel-lane path packs those planes.
+/// Measured on an Intel Xeon (AVX-512, one thread, per-round ratios of pixel lanes against pixel rows, four
+/// alternating rounds): 64x64 192->64 1.07-1.14x, 256->64 1.02-1.08x, 512->128 1.22-1.31x, 32x32 512->128
+/// 1.13-1.29x, 1024->256 1.32-1.48x, but 256->64 0.92-1.02x; 2 KiB apart (two or three rounds): 16x32 1024->256
+/// 1.19-1.28x, 2048->256 1.41-1.45x, 8x64 1024->256 1.10-1.29x, but 256->64 and 512->128 0.86-0.90x, 768->192
+/// 0.96-0.98x; 16x16 planes (1 KiB apart, four sets) keep pixel rows (lanes 0.74-1.0x up to 1024->256).
+fn aliasing_planes(plane: usize, k: usize) -> bool {
+    let bytes = plane * 4;
+    bytes.is_multiple_of(4096) || (bytes.is_multiple_of(2048) && k >= 1024)
 }
 
 /// `f` itself, typed so that the tile it returns borrows the row pointers it is given.
