@@ -956,7 +956,7 @@ fn nchw_pixel_rows_sweep() {
     }
     // The shapes that choice moves, against the reference (batches and groups keep the planes' spacing).
     for (c_in, c_out, h, w, batch, groups) in
-        [(512, 128, 32, 32, 1, 1), (300, 72, 16, 64, 2, 1), (256, 96, 32, 32, 1, 2)]
+        [(512, 128, 32, 32, 1, 1), (300, 72, 16, 64, 2, 1), (256, 96, 32, 32, 1, 2), (1030, 40, 8, 64, 1, 1)]
     {
         let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).batch(batch).groups(groups).layout(Layout::Nchw);
         let residual = [Residual::None, Residual::Separate, Residual::InPlace][case as usize % 3];
