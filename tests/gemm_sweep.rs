@@ -921,12 +921,13 @@ fn nchw_pixel_rows_sweep() {
         // Pixel rows are chosen for 16-lane kernels (AVX-512 and its stand-ins) only.
         let sixteen = REGISTRY.iter().any(|k| k.isa == isa && k.lanes == 16);
         let rows = if sixteen { "pointwise-nchw-rows" } else { "pointwise-nchw" };
-        let name = |h: usize, c_in: usize, c_out: usize| {
-            let p = Conv2dParams::new(h, h, c_in, c_out, 1, 1).layout(Layout::Nchw);
+        let plane_name = |h: usize, w: usize, c_in: usize, c_out: usize| {
+            let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).layout(Layout::Nchw);
             let w = data(p.validate().unwrap().weight_len, 1);
             let opts = PlanOptions { isa: Some(isa), ..Default::default() };
             Conv2d::with_options(p, &w, None, opts).unwrap().kernel_choice().algorithm
         };
+        let name = |h: usize, c_in: usize, c_out: usize| plane_name(h, h, c_in, c_out);
         assert_eq!(name(7, 512, 2048), rows, "{isa}");
         assert_eq!(name(56, 64, 64), "pointwise-nchw", "{isa}");
         // Shorter reductions take pixel rows only where the pixel lanes idle more (by reduction length, idle lanes
@@ -945,14 +946,8 @@ fn nchw_pixel_rows_sweep() {
         assert_eq!(name(64, 256, 64), "pointwise-nchw", "{isa}");
         assert_eq!(name(16, 512, 128), rows, "{isa}");
         // 2 KiB apart (16x32): pixel lanes from a reduction of 1024 on.
-        let alg = |c_in: usize, c_out: usize| {
-            let p = Conv2dParams::new(16, 32, c_in, c_out, 1, 1).layout(Layout::Nchw);
-            let w = data(p.validate().unwrap().weight_len, 1);
-            let opts = PlanOptions { isa: Some(isa), ..Default::default() };
-            Conv2d::with_options(p, &w, None, opts).unwrap().kernel_choice().algorithm
-        };
-        assert_eq!(alg(1024, 256), "pointwise-nchw", "{isa}");
-        assert_eq!(alg(512, 128), rows, "{isa}");
+        assert_eq!(plane_name(16, 32, 1024, 256), "pointwise-nchw", "{isa}");
+        assert_eq!(plane_name(16, 32, 512, 128), rows, "{isa}");
     }
     // The shapes that choice moves, against the reference (batches and groups keep the planes' spacing).
     for (c_in, c_out, h, w, batch, groups) in
