@@ -18,6 +18,8 @@ fn shapes() -> Vec<Conv2dParams> {
             Conv2dParams::new(29, 27, 24, 36, 3, 3).stride(2, 2).padding(1, 0, 1, 1).groups(2).batch(2).layout(layout),
         );
     }
+    // NCHW 1x1 over packed panels whose reduction runs in blocks (16-lane kernels: three blocks of 100 rows).
+    v.push(Conv2dParams::new(30, 30, 300, 200, 1, 1).stride(2, 2).layout(Layout::Nchw).clamp(-0.4, 0.6));
     v
 }
 

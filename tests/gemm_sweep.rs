@@ -961,6 +961,37 @@ fn nchw_pixel_rows_sweep() {
     }
 }
 
+/// NCHW 1x1 layers over packed pixel-lane panels, whose reduction runs in blocks on 16-lane kernels (from 129 rows on
+/// with the 6 x 64 tile, partial sums through the output): stride 2, padding, planes 4 KiB apart, groups and batches;
+/// reductions one row past a block, split evenly, unevenly and long; output channels past and short of a tile; against
+/// the reference with bias, residual (separate and in place) and clamps (a clamp of a partial sum would show), one and
+/// two threads, on every ISA under test.
+#[test]
+fn nchw_reduction_blocks_sweep() {
+    let list = isas();
+    let mut case = 0u64;
+    for c_in in [129, 256, 300, 1030] {
+        for (h, w, stride, pad, batch, groups) in
+            [(13, 11, 2, 0, 1, 1), (9, 9, 1, 1, 2, 1), (32, 32, 1, 0, 1, 1), (10, 12, 2, 1, 1, 2)]
+        {
+            for c_out in [7, 70] {
+                let (c_in, c_out) = (c_in * groups, c_out * groups);
+                let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1)
+                    .stride(stride, stride)
+                    .padding(pad, pad, pad, pad)
+                    .batch(batch)
+                    .groups(groups)
+                    .layout(Layout::Nchw);
+                let residual = [Residual::None, Residual::Separate, Residual::InPlace][case as usize % 3];
+                let clamp = [Clamp::Range(-0.2, 0.3), Clamp::Relu6, Clamp::None, Clamp::Relu][case as usize % 4];
+                let threads = 1 + (case as usize % 2);
+                check_isas(&p, &list, case % 5 != 4, residual, clamp, threads, case).unwrap_or_else(|e| panic!("{e}"));
+                case += 1;
+            }
+        }
+    }
+}
+
 /// The run entries of every kernel (consecutive tiles in one call) write bitwise what the single-tile entries
 /// write tile by tile: the any-spacing entry (NHWC rows) and the pixel-row entry (A rows one float apart, elements a
 /// plane apart, C transposed), for full tiles and for tiles one row short (against the pointer-table entry for that

@@ -241,6 +241,9 @@ impl NchwGemm {
         } else {
             (k <= 64, false)
         };
+        // Packed 1x1 blocks run the reduction in blocks of `kc` rows where a panel outgrows L1 (see `k_block`).
+        let kc = if direct { k } else { k_block(k, s.cout_g, kern, p.kernel_height * p.kernel_width == 1) };
+        let kblocks = k.div_ceil(kc.max(1));
         // Measured on Zen 4 (1 MiB L2): 1x1 blocks gain from a larger packed block, im2col blocks (nine rows per
         // input row for 3x3) from a smaller one.
         let l2_bytes = if p.kernel_height * p.kernel_width == 1 { 512 * 1024 } else { 192 * 1024 };
@@ -306,59 +309,84 @@ impl NchwGemm {
                     (0..panels).map(|q| (bufs[q * k * nr_full..].as_ptr(), nr_full)).collect()
                 };
                 // One kernel call: output channels c0.. (one MR tile) over `ncols` pixels from `pstart`, whose B panels
-                // start at `b`, `b_stride` apart, rows `ldb` apart.
-                let call = |c0: usize, pstart: usize, ncols: usize, b: *const f32, ldb: usize, b_stride: usize| {
-                    let mr = mr_full.min(crange.end - c0);
-                    let wpanel =
-                        self.packed.as_slice()[g * self.group_stride + (c0 / mr_full) * self.panel_stride..].as_ptr();
-                    // Full tiles of a 1x1 layer without a narrow last panel: the interleaved rows through one pointer.
-                    let one = interleaved.filter(|_| mr == mr_full && kern.whole_panels(ncols));
-                    let pointers = if one.is_some() { 1 } else { mr };
-                    let mut rows = [core::ptr::null::<f32>(); 16];
-                    for (i, r) in rows.iter_mut().enumerate().take(pointers) {
-                        // SAFETY: the panel holds mr_full bias values then k rows of mr_full weights.
-                        *r = unsafe { wpanel.add(mr_full + i) };
-                    }
-                    let off = (n * p.c_out + g * s.cout_g + c0) * plane + pstart;
-                    // SAFETY: A rows step by mr_full through k packed rows (through the strided entry: row i is i
-                    // floats after the one pointer, i < mr_full); B rows hold nr_full readable floats (ours,
-                    // or full in-bounds input rows); output and residual offsets address channels c0..c0+mr, pixels
-                    // pstart..pstart+ncols of image n, inside the output and written by this tile only.
-                    unsafe {
-                        let tile = GemmTile {
-                            mr,
-                            nr: ncols,
-                            k,
-                            segs: 1,
-                            a: &rows[..pointers],
-                            csa: mr_full,
-                            rsa: 1,
-                            b,
-                            ldb,
-                            b_stride,
-                            bias_col: core::ptr::null(),
-                            bias_row: wpanel,
-                            c: yp.get().add(off),
-                            rsc: plane,
-                            res: if rp.get().is_null() { core::ptr::null() } else { rp.get().add(off) },
-                            rsr: plane,
-                            min: p.output_min,
-                            max: p.output_max,
-                            prefetch_a: false,
-                        };
-                        match one {
-                            Some(f) => f(&tile),
-                            None => call_gemm(kern, tile),
+                // start at `b`, `b_stride` apart, rows `ldb` apart, over reduction block `kb` (rows `kb * kc ..`). The
+                // first block starts from the bias and adds the residual, each later one adds the sum so far (C
+                // itself, read before it is written) as its residual; the last one clamps.
+                let call =
+                    |c0: usize, kb: usize, pstart: usize, ncols: usize, b: *const f32, ldb: usize, b_stride: usize| {
+                        let mr = mr_full.min(crange.end - c0);
+                        let (k0, last) = (kb * kc, kb + 1 == kblocks);
+                        // SAFETY: B panels hold k rows `ldb` apart; block `kb` starts at row k0 < k.
+                        let b = unsafe { b.add(k0 * ldb) };
+                        let wpanel = self.packed.as_slice()
+                            [g * self.group_stride + (c0 / mr_full) * self.panel_stride..]
+                            .as_ptr();
+                        // Full tiles of a 1x1 layer without a narrow last panel: the interleaved rows, one pointer.
+                        let one = interleaved.filter(|_| mr == mr_full && kern.whole_panels(ncols));
+                        let pointers = if one.is_some() { 1 } else { mr };
+                        let mut rows = [core::ptr::null::<f32>(); 16];
+                        for (i, r) in rows.iter_mut().enumerate().take(pointers) {
+                            // SAFETY: the panel holds mr_full bias values then k rows of mr_full weights; k0 < k.
+                            *r = unsafe { wpanel.add(mr_full * (1 + k0) + i) };
                         }
-                    }
-                };
+                        let off = (n * p.c_out + g * s.cout_g + c0) * plane + pstart;
+                        // SAFETY: A rows step by mr_full through k packed rows (through the strided entry: row i is i
+                        // floats after the one pointer, i < mr_full); B rows hold nr_full readable floats (ours,
+                        // or full in-bounds input rows); output and residual offsets address channels c0..c0+mr, pixels
+                        // pstart..pstart+ncols of image n, inside the output and written by this tile only.
+                        unsafe {
+                            let c = yp.get().add(off);
+                            let tile = GemmTile {
+                                mr,
+                                nr: ncols,
+                                k: kc.min(k - k0),
+                                segs: 1,
+                                a: &rows[..pointers],
+                                csa: mr_full,
+                                rsa: 1,
+                                b,
+                                ldb,
+                                b_stride,
+                                bias_col: core::ptr::null(),
+                                bias_row: if kb == 0 { wpanel } else { core::ptr::null() },
+                                c,
+                                rsc: plane,
+                                res: if kb > 0 {
+                                    c.cast_const()
+                                } else if rp.get().is_null() {
+                                    core::ptr::null()
+                                } else {
+                                    rp.get().add(off)
+                                },
+                                rsr: plane,
+                                min: if last { p.output_min } else { f32::NEG_INFINITY },
+                                max: if last { p.output_max } else { f32::INFINITY },
+                                prefetch_a: false,
+                            };
+                            match one {
+                                Some(f) => f(&tile),
+                                None => call_gemm(kern, tile),
+                            }
+                        }
+                    };
                 if panel_outer {
                     // Few output channels over a long K read in place: each panel's rows stay hot in L1 while every
                     // channel tile passes over them.
                     for (q, &(b, ldb)) in bpan.iter().enumerate() {
                         let p0 = prange.start + q * nr_full;
                         for c0 in crange.clone().step_by(mr_full) {
-                            call(c0, p0, nr_full.min(prange.end - p0), b, ldb, 0);
+                            call(c0, 0, p0, nr_full.min(prange.end - p0), b, ldb, 0);
+                        }
+                    }
+                } else if kblocks > 1 {
+                    // Reduction blocks: a panel's block stays in L1 while every channel tile passes over it, then the
+                    // panel's next block.
+                    for (q, &(b, _)) in bpan.iter().enumerate() {
+                        let p0 = prange.start + q * nr_full;
+                        for kb in 0..kblocks {
+                            for c0 in crange.clone().step_by(mr_full) {
+                                call(c0, kb, p0, nr_full.min(prange.end - p0), b, nr_full, 0);
+                            }
                         }
                     }
                 } else {
@@ -366,15 +394,15 @@ impl NchwGemm {
                     // long contiguous runs.
                     for c0 in crange.clone().step_by(mr_full) {
                         if !direct {
-                            call(c0, prange.start, prange.len(), bpan[0].0, nr_full, k * nr_full);
+                            call(c0, 0, prange.start, prange.len(), bpan[0].0, nr_full, k * nr_full);
                             continue;
                         }
                         if full_cols > 0 {
-                            call(c0, prange.start, full_cols, bpan[0].0, plane, nr_full);
+                            call(c0, 0, prange.start, full_cols, bpan[0].0, plane, nr_full);
                         }
                         if full_cols < prange.len() {
                             let (b, ldb) = bpan[panels - 1];
-                            call(c0, prange.start + full_cols, prange.len() - full_cols, b, ldb, 0);
+                            call(c0, 0, prange.start + full_cols, prange.len() - full_cols, b, ldb, 0);
                         }
                     }
                 }
@@ -388,6 +416,39 @@ impl NchwGemm {
         // 256->256 3x3 0.93x with runs).
         let n = p.batch * p.groups * pcount * ccount;
         if pointwise_s1 { run_task_runs(n, threads, task) } else { run_tasks(n, threads, task) }
+    }
+}
+
+/// Bytes of a packed pixel-lane panel's reduction block (`kc x NR` floats) that stay in L1 while every channel tile
+/// of a task passes over it.
+const K_BLOCK_BYTES: usize = 32 * 1024;
+
+/// Bytes of a group's weights up to which 1x1 layers run their reduction in blocks: each panel then reads every
+/// channel tile's weights once per block, so they should stay in L2.
+const K_BLOCK_WEIGHT_BYTES: usize = 1 << 20;
+
+/// Reduction block length of the packed pixel-lane path (`cout` output channels a group): the whole reduction `k`,
+/// or, for 1x1 layers on 16-lane kernels whose `k x NR` panel outgrows [`K_BLOCK_BYTES`] and whose weights fit
+/// [`K_BLOCK_WEIGHT_BYTES`], the even split into the fewest blocks within it (6 x 64 panels: at most 128 rows). A
+/// packed panel serves every channel tile: whole, each tile streams it from L2; in blocks, a block stays in L1 while
+/// the tiles pass over it and their partial sums go through the output (read and written once more per block), and
+/// the weights are read once per panel rather than once per task. The blocks depend on the layer and kernel only,
+/// never on the thread count.
+///
+/// Measured on an Intel Xeon (AVX-512, 6 x 64 tile, 2 MiB L2; two runs of three or four alternating rounds,
+/// per-round ratios against the whole reduction, one thread / two): 56x56 256->512 stride 2 0.99-1.20x / 1.10-1.18x,
+/// 32x32 512->128 1.04-1.08x / 1.09-1.14x, 64x64 256->64 1.05-1.12x / 0.98-1.08x; with more weights, 28x28
+/// 512->1024 stride 2 (2 MiB) 1.06-1.09x / 1.02-1.15x but 14x14 1024->2048 stride 2 (8 MiB) 0.84-0.98x on one
+/// thread, hence the bound on the weights (kept under L2 for cores with less of it). Blocks of 64 rows lost on 28x28
+/// 512->1024 stride 2 (0.87-0.93x). im2col blocks of 128 rows were mixed (3x3 and 7x7 layers 0.85-1.16x), and so
+/// was AVX2's 6 x 16 tile at 512 rows (0.83-1.19x): they keep the whole reduction.
+fn k_block(k: usize, cout: usize, kern: &GemmKernel, one_by_one: bool) -> usize {
+    let max = (K_BLOCK_BYTES / (4 * kern.nr())).max(1);
+    let weights = k.saturating_mul(cout).saturating_mul(4);
+    if !one_by_one || kern.lanes < 16 || k <= max || weights > K_BLOCK_WEIGHT_BYTES {
+        k
+    } else {
+        k.div_ceil(k.div_ceil(max))
     }
 }
 
