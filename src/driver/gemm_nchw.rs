@@ -438,9 +438,9 @@ const K_BLOCK_WEIGHT_BYTES: usize = 1 << 20;
 /// Measured on an Intel Xeon (AVX-512, 6 x 64 tile, 2 MiB L2; two runs of three or four alternating rounds,
 /// per-round ratios against the whole reduction, one thread / two): 56x56 256->512 stride 2 0.99-1.20x / 1.10-1.18x,
 /// 32x32 512->128 1.04-1.08x / 1.09-1.14x, 64x64 256->64 1.05-1.12x / 0.98-1.08x; with more weights, 28x28
-/// 512->1024 stride 2 (2 MiB) 1.06-1.09x / 1.02-1.15x but 14x14 1024->2048 stride 2 (8 MiB) 0.84-0.98x on one
+/// 512->1024 stride 2 (2 MiB) 0.97-1.11x / 1.02-1.21x but 14x14 1024->2048 stride 2 (8 MiB) 0.84-0.98x on one
 /// thread, hence the bound on the weights (kept under L2 for cores with less of it). Blocks of 64 rows lost on 28x28
-/// 512->1024 stride 2 (0.87-0.93x). im2col blocks of 128 rows were mixed (3x3 and 7x7 layers 0.85-1.16x), and so
+/// 512->1024 stride 2 (0.87-0.93x). im2col blocks of 128 rows were mixed (3x3 and 7x7 layers 0.79-1.22x), and so
 /// was AVX2's 6 x 16 tile at 512 rows (0.83-1.19x): they keep the whole reduction.
 fn k_block(k: usize, cout: usize, kern: &GemmKernel, one_by_one: bool) -> usize {
     let max = (K_BLOCK_BYTES / (4 * kern.nr())).max(1);
