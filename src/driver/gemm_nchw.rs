@@ -330,10 +330,11 @@ impl NchwGemm {
                             *r = unsafe { wpanel.add(mr_full * (1 + k0) + i) };
                         }
                         let off = (n * p.c_out + g * s.cout_g + c0) * plane + pstart;
-                        // SAFETY: A rows step by mr_full through k packed rows (through the strided entry: row i is i
-                        // floats after the one pointer, i < mr_full); B rows hold nr_full readable floats (ours,
-                        // or full in-bounds input rows); output and residual offsets address channels c0..c0+mr, pixels
-                        // pstart..pstart+ncols of image n, inside the output and written by this tile only.
+                        // SAFETY: A rows step by mr_full through the block's packed rows, k0 .. k0 + its length <= k
+                        // (through the strided entry: row i is i floats after the one pointer, i < mr_full); B rows
+                        // hold nr_full readable floats (ours, or full in-bounds input rows); output and residual
+                        // offsets (the residual of a later block is the output itself) address channels c0..c0+mr,
+                        // pixels pstart..pstart+ncols of image n, inside the output and written by this tile only.
                         unsafe {
                             let c = yp.get().add(off);
                             let tile = GemmTile {
