@@ -992,6 +992,39 @@ fn nchw_reduction_blocks_sweep() {
     }
 }
 
+/// NCHW pixel-lane layers whose pixel blocks several channel blocks share (small planes, many output channels, two
+/// to four threads) pack every block once, up front, into one shared buffer: im2col 3x3 (padded, stride 1 and 2),
+/// 5x5 and 1x1 stride 2, planes of one and several blocks (and a ragged last panel), groups and batches, against the
+/// reference with bias, residual (separate and in place) and clamps, on every ISA under test.
+#[test]
+fn nchw_shared_pack_sweep() {
+    let list = isas();
+    let mut case = 0u64;
+    // (h, w, c_in, c_out, kernel, stride, pad, batch, groups)
+    let layers = [
+        (7, 7, 64, 256, 3, 1, 1, 1, 1),
+        (9, 9, 33, 130, 3, 2, 1, 1, 1),
+        (14, 14, 200, 256, 1, 2, 0, 1, 1),
+        (5, 6, 24, 256, 5, 1, 2, 2, 1),
+        (7, 7, 64, 256, 3, 1, 1, 1, 2),
+        (12, 10, 48, 160, 3, 1, 0, 1, 1),
+    ];
+    for (h, w, c_in, c_out, kernel, stride, pad, batch, groups) in layers {
+        for threads in [2, 3, 4] {
+            let p = Conv2dParams::new(h, w, c_in, c_out, kernel, kernel)
+                .stride(stride, stride)
+                .padding(pad, pad, pad, pad)
+                .batch(batch)
+                .groups(groups)
+                .layout(Layout::Nchw);
+            let residual = [Residual::None, Residual::Separate, Residual::InPlace][case as usize % 3];
+            let clamp = [Clamp::Range(-0.2, 0.3), Clamp::Relu6, Clamp::None, Clamp::Relu][case as usize % 4];
+            check_isas(&p, &list, case % 5 != 4, residual, clamp, threads, case).unwrap_or_else(|e| panic!("{e}"));
+            case += 1;
+        }
+    }
+}
+
 /// The run entries of every kernel (consecutive tiles in one call) write bitwise what the single-tile entries
 /// write tile by tile: the any-spacing entry (NHWC rows) and the pixel-row entry (A rows one float apart, elements a
 /// plane apart, C transposed), for full tiles and for tiles one row short (against the pointer-table entry for that

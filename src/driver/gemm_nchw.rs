@@ -7,7 +7,7 @@
 
 use super::{
     AlignedBuf, Blocks, SendPtr, call_gemm, call_gemm_as, choose_blocks, even_tiles, run_task_runs, run_tasks,
-    tile_runs, with_scratch,
+    tile_runs, with_scratch, with_shared_scratch,
 };
 use crate::error::Result;
 use crate::isa::Isa;
@@ -265,55 +265,84 @@ impl NchwGemm {
             nchw_blocks(p.batch * p.groups, plane - head, s.cout_g, k, (mr_full, nr_full), (l2_bytes, max_nc), threads);
         let (pcount, ccount) = (pb.count() + usize::from(head > 0), cb.count());
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
-        let task = |t: usize| {
-            let (ng, rest) = (t / (pcount * ccount), t % (pcount * ccount));
+        // Pixel block `b`'s pixels: the head block first, if any.
+        let pixels = |b: usize| match b {
+            0 if head > 0 => 0..head,
+            b => {
+                let r = pb.range(b - usize::from(head > 0));
+                r.start + head..r.end + head
+            }
+        };
+        // The group's first channel plane of image n (`ng = n * groups + g`).
+        let group_input = |ng: usize| {
             let (n, g) = (ng / p.groups, ng % p.groups);
-            let prange = match rest / ccount {
-                0 if head > 0 => 0..head,
-                b => {
-                    let r = pb.range(b - usize::from(head > 0));
-                    r.start + head..r.end + head
-                }
-            };
-            let crange = cb.range(rest % ccount);
-            let panels = prange.len().div_ceil(nr_full);
-            // Packed panels: all of them in general, only the ragged last one in direct mode.
-            let packed_panels = if direct { usize::from(prange.len() % nr_full != 0) } else { panels };
-            with_scratch(packed_panels * k * nr_full, |bufs| {
-                let mut offsets = Vec::new();
-                let chan0 = (n * p.c_in + g * s.cin_g) * p.in_height * p.in_width;
-                // SAFETY: the group's channel planes of image n lie inside the input (caller contract).
-                let xg = unsafe { xp.get().add(chan0) } as *const f32;
-                let full_cols = (prange.len() / nr_full) * nr_full;
-                // B panels: pointer and row stride per panel (packed once per tile, read by every channel tile).
-                let bpan: Vec<(*const f32, usize)> = if direct {
-                    if full_cols < prange.len() {
-                        let (pst, len) = (prange.start + full_cols, prange.len() - full_cols);
-                        // SAFETY: as above.
-                        unsafe { pack_block(p, s, xg, pst, len, nr_full, &mut offsets, bufs) };
-                    }
-                    (0..panels)
-                        .map(|q| {
-                            if q * nr_full < full_cols {
-                                // SAFETY: pixels of this full panel, in every channel row of the group, are inside the
-                                // input.
-                                (unsafe { xg.add(prange.start + q * nr_full) }, plane)
-                            } else {
-                                (bufs.as_ptr(), nr_full)
-                            }
-                        })
-                        .collect()
+            // SAFETY: the group's channel planes of image n lie inside the input (caller contract).
+            unsafe { xp.get().add((n * p.c_in + g * s.cin_g) * p.in_height * p.in_width) as *const f32 }
+        };
+        // Floats of one pixel block's packed panels, and where the channel blocks share them, the floats of every
+        // block's, packed once up front into one buffer (`shared_pack`); else each task packs its own.
+        let slot = pb.range(0).len().max(head).div_ceil(nr_full) * k * nr_full;
+        let blocks = p.batch * p.groups * pcount;
+        let shared_len = if direct { None } else { shared_pack(blocks, slot, ccount) };
+        with_shared_scratch(shared_len.unwrap_or(0), |shared| {
+            let sp = SendPtr(shared.as_mut_ptr());
+            let task = |t: usize| {
+                let (ng, rest) = (t / (pcount * ccount), t % (pcount * ccount));
+                let (n, g) = (ng / p.groups, ng % p.groups);
+                let prange = pixels(rest / ccount);
+                let crange = cb.range(rest % ccount);
+                let panels = prange.len().div_ceil(nr_full);
+                // Packed panels: all of them in general, only the ragged last one in direct mode, none when shared.
+                let packed_panels = if direct {
+                    usize::from(prange.len() % nr_full != 0)
+                } else if shared_len.is_some() {
+                    0
                 } else {
-                    // SAFETY: as above.
-                    unsafe { pack_block(p, s, xg, prange.start, prange.len(), nr_full, &mut offsets, bufs) };
-                    (0..panels).map(|q| (bufs[q * k * nr_full..].as_ptr(), nr_full)).collect()
+                    panels
                 };
-                // One kernel call: output channels c0.. (one MR tile) over `ncols` pixels from `pstart`, whose B panels
-                // start at `b`, `b_stride` apart, rows `ldb` apart, over reduction block `kb` (rows `kb * kc ..`). The
-                // first block starts from the bias and adds the residual, each later one adds the sum so far (C
-                // itself, read before it is written) as its residual; the last one clamps.
-                let call =
-                    |c0: usize, kb: usize, pstart: usize, ncols: usize, b: *const f32, ldb: usize, b_stride: usize| {
+                with_scratch(packed_panels * k * nr_full, |bufs| {
+                    let mut offsets = Vec::new();
+                    let xg = group_input(ng);
+                    let full_cols = (prange.len() / nr_full) * nr_full;
+                    // B panels: pointer and row stride per panel (packed once per tile, read by every channel tile).
+                    let bpan: Vec<(*const f32, usize)> = if direct {
+                        if full_cols < prange.len() {
+                            let (pst, len) = (prange.start + full_cols, prange.len() - full_cols);
+                            // SAFETY: as above.
+                            unsafe { pack_block(p, s, xg, pst, len, nr_full, &mut offsets, bufs) };
+                        }
+                        (0..panels)
+                            .map(|q| {
+                                if q * nr_full < full_cols {
+                                    // SAFETY: pixels of this full panel, in every channel row of the group, are inside the
+                                    // input.
+                                    (unsafe { xg.add(prange.start + q * nr_full) }, plane)
+                                } else {
+                                    (bufs.as_ptr(), nr_full)
+                                }
+                            })
+                            .collect()
+                    } else if shared_len.is_some() {
+                        // SAFETY: this pixel block's slot of the shared buffer, packed before the tasks began.
+                        let block = unsafe { sp.get().add((ng * pcount + rest / ccount) * slot) };
+                        // SAFETY: its panels, k x nr_full floats each, lie within the slot.
+                        (0..panels).map(|q| (unsafe { block.add(q * k * nr_full) } as *const f32, nr_full)).collect()
+                    } else {
+                        // SAFETY: as above.
+                        unsafe { pack_block(p, s, xg, prange.start, prange.len(), nr_full, &mut offsets, bufs) };
+                        (0..panels).map(|q| (bufs[q * k * nr_full..].as_ptr(), nr_full)).collect()
+                    };
+                    // One kernel call: output channels c0.. (one MR tile) over `ncols` pixels from `pstart`, whose B panels
+                    // start at `b`, `b_stride` apart, rows `ldb` apart, over reduction block `kb` (rows `kb * kc ..`). The
+                    // first block starts from the bias and adds the residual, each later one adds the sum so far (C
+                    // itself, read before it is written) as its residual; the last one clamps.
+                    let call = |c0: usize,
+                                kb: usize,
+                                pstart: usize,
+                                ncols: usize,
+                                b: *const f32,
+                                ldb: usize,
+                                b_stride: usize| {
                         let mr = mr_full.min(crange.end - c0);
                         let (k0, last) = (kb * kc, kb + 1 == kblocks);
                         // SAFETY: B panels hold k rows `ldb` apart; block `kb` starts at row k0 < k.
@@ -370,53 +399,76 @@ impl NchwGemm {
                             }
                         }
                     };
-                if panel_outer {
-                    // Few output channels over a long K read in place: each panel's rows stay hot in L1 while every
-                    // channel tile passes over them.
-                    for (q, &(b, ldb)) in bpan.iter().enumerate() {
-                        let p0 = prange.start + q * nr_full;
-                        for c0 in crange.clone().step_by(mr_full) {
-                            call(c0, 0, p0, nr_full.min(prange.end - p0), b, ldb, 0);
-                        }
-                    }
-                } else if kblocks > 1 {
-                    // Reduction blocks: a panel's block stays in L1 while every channel tile passes over it, then the
-                    // panel's next block.
-                    for (q, &(b, _)) in bpan.iter().enumerate() {
-                        let p0 = prange.start + q * nr_full;
-                        for kb in 0..kblocks {
+                    if panel_outer {
+                        // Few output channels over a long K read in place: each panel's rows stay hot in L1 while every
+                        // channel tile passes over them.
+                        for (q, &(b, ldb)) in bpan.iter().enumerate() {
+                            let p0 = prange.start + q * nr_full;
                             for c0 in crange.clone().step_by(mr_full) {
-                                call(c0, kb, p0, nr_full.min(prange.end - p0), b, nr_full, 0);
+                                call(c0, 0, p0, nr_full.min(prange.end - p0), b, ldb, 0);
+                            }
+                        }
+                    } else if kblocks > 1 {
+                        // Reduction blocks: a panel's block stays in L1 while every channel tile passes over it, then the
+                        // panel's next block.
+                        for (q, &(b, _)) in bpan.iter().enumerate() {
+                            let p0 = prange.start + q * nr_full;
+                            for kb in 0..kblocks {
+                                for c0 in crange.clone().step_by(mr_full) {
+                                    call(c0, kb, p0, nr_full.min(prange.end - p0), b, nr_full, 0);
+                                }
+                            }
+                        }
+                    } else {
+                        // A weight tile stays in L1 while it sweeps the (L2-resident) panels; output rows are written in
+                        // long contiguous runs.
+                        for c0 in crange.clone().step_by(mr_full) {
+                            if !direct {
+                                call(c0, 0, prange.start, prange.len(), bpan[0].0, nr_full, k * nr_full);
+                                continue;
+                            }
+                            if full_cols > 0 {
+                                call(c0, 0, prange.start, full_cols, bpan[0].0, plane, nr_full);
+                            }
+                            if full_cols < prange.len() {
+                                let (b, ldb) = bpan[panels - 1];
+                                call(c0, 0, prange.start + full_cols, prange.len() - full_cols, b, ldb, 0);
                             }
                         }
                     }
-                } else {
-                    // A weight tile stays in L1 while it sweeps the (L2-resident) panels; output rows are written in
-                    // long contiguous runs.
-                    for c0 in crange.clone().step_by(mr_full) {
-                        if !direct {
-                            call(c0, 0, prange.start, prange.len(), bpan[0].0, nr_full, k * nr_full);
-                            continue;
-                        }
-                        if full_cols > 0 {
-                            call(c0, 0, prange.start, full_cols, bpan[0].0, plane, nr_full);
-                        }
-                        if full_cols < prange.len() {
-                            let (b, ldb) = bpan[panels - 1];
-                            call(c0, 0, prange.start + full_cols, prange.len() - full_cols, b, ldb, 0);
-                        }
+                    Ok(())
+                })
+            };
+            // 1x1 layers read in place hand each thread a contiguous run of pixel blocks, so that every output plane
+            // is written front to back by one core (with one shared counter the two cores' blocks alternate in all
+            // c_out planes at once: two threads 1.2x one on 112x112 16->96, 1.65-1.7x with runs; 112x112 32->16
+            // 1.28-1.39x, 56x56 64->256 1.04-1.06x faster than the counter). im2col layers keep the counter (14x14
+            // 256->256 3x3 0.93x with runs).
+            if shared_len.is_some() {
+                run_tasks(blocks, threads, |t| {
+                    let prange = pixels(t % pcount);
+                    let mut offsets = Vec::new();
+                    // SAFETY: slot t of the shared buffer (`slot` floats: the block's panels) is this task's alone; the
+                    // group's input as above.
+                    unsafe {
+                        let dst = core::slice::from_raw_parts_mut(sp.get().add(t * slot), slot);
+                        pack_block(
+                            p,
+                            s,
+                            group_input(t / pcount),
+                            prange.start,
+                            prange.len(),
+                            nr_full,
+                            &mut offsets,
+                            dst,
+                        );
                     }
-                }
-                Ok(())
-            })
-        };
-        // 1x1 layers read in place hand each thread a contiguous run of pixel blocks, so that every output plane
-        // is written front to back by one core (with one shared counter the two cores' blocks alternate in all
-        // c_out planes at once: two threads 1.2x one on 112x112 16->96, 1.65-1.7x with runs; 112x112 32->16
-        // 1.28-1.39x, 56x56 64->256 1.04-1.06x faster than the counter). im2col layers keep the counter (14x14
-        // 256->256 3x3 0.93x with runs).
-        let n = p.batch * p.groups * pcount * ccount;
-        if pointwise_s1 { run_task_runs(n, threads, task) } else { run_tasks(n, threads, task) }
+                    Ok(())
+                })?;
+            }
+            let n = blocks * ccount;
+            if pointwise_s1 { run_task_runs(n, threads, task) } else { run_tasks(n, threads, task) }
+        })
     }
 }
 
@@ -507,6 +559,25 @@ fn same_pixels(p: &Conv2dParams, s: &Shape) -> bool {
         && s.out_height == p.in_height
         && s.out_width == p.in_width
 }
+
+/// Floats of the buffer into which the NCHW pixel-lane path packs all `blocks` pixel blocks (`slot` floats each)
+/// up front, where each is read by `ccount` channel blocks, so that none is packed twice; `None` for packing per
+/// task (fewer than [`SHARED_PACK_MIN_CBLOCKS`] channel blocks, or a buffer over [`SHARED_PACK_MAX_BYTES`]). Channel
+/// blocks are split off where the pixel blocks alone cannot keep the threads busy (small planes), and each of them
+/// used to pack the same block again. Measured on an Intel Xeon (AVX-512, two threads, five alternating rounds,
+/// per-round ratios against packing per task): 7x7 3x3 512->512 (eight channel blocks) 1.35-1.52x, 7x7 3x3
+/// 256->256 1.66x, 1x1 stride 2 14x14 1024->2048 1.16x; but 14x14 3x3 256->256 (two channel blocks, seven pixel
+/// blocks, a 2 MB buffer that leaves L2) 0.84-0.89x, hence the minimum.
+fn shared_pack(blocks: usize, slot: usize, ccount: usize) -> Option<usize> {
+    let len = blocks.checked_mul(slot)?;
+    (ccount >= SHARED_PACK_MIN_CBLOCKS && len <= SHARED_PACK_MAX_BYTES / 4).then_some(len)
+}
+
+/// Channel blocks per pixel block from which [`shared_pack`] packs every pixel block up front.
+const SHARED_PACK_MIN_CBLOCKS: usize = 4;
+
+/// Bytes up to which [`shared_pack`] packs every pixel block up front.
+const SHARED_PACK_MAX_BYTES: usize = 64 << 20;
 
 /// Pixel blocks of a few panels, at most `max_nc` pixels (the packed K x NC block stays within `l2_bytes`), output
 /// channels whole unless the threads need more tiles.

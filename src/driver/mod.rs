@@ -169,6 +169,16 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> Result<R
     SCRATCH.with(|cell| with_grown(cell, len, 0.0, f))
 }
 
+/// [`with_scratch`] with a second buffer of this thread's, for data that a layer's tasks share: a driver takes it
+/// on the calling thread around its task runs, whose tasks (on any thread) take their own [`with_scratch`].
+pub(crate) fn with_shared_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> Result<R>) -> Result<R> {
+    use std::cell::RefCell;
+    thread_local! {
+        static SHARED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    }
+    SHARED.with(|cell| with_grown(cell, len, 0.0, f))
+}
+
 /// Runs `f` with the first `len` elements of `cell`'s buffer, grown with `fill` when shorter (contents otherwise
 /// unspecified). A tile never runs another tile on its own thread, so the buffer is never borrowed twice; a fresh
 /// buffer serves rather than a panic if that ever changes. Failed growth is an out-of-memory error.
