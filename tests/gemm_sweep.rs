@@ -975,17 +975,8 @@ fn nchw_reduction_blocks_sweep() {
             [(13, 11, 2, 0, 1, 1), (9, 9, 1, 1, 2, 1), (32, 32, 1, 0, 1, 1), (10, 12, 2, 1, 1, 2)]
         {
             for c_out in [7, 70] {
-                let (c_in, c_out) = (c_in * groups, c_out * groups);
-                let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1)
-                    .stride(stride, stride)
-                    .padding(pad, pad, pad, pad)
-                    .batch(batch)
-                    .groups(groups)
-                    .layout(Layout::Nchw);
-                let residual = [Residual::None, Residual::Separate, Residual::InPlace][case as usize % 3];
-                let clamp = [Clamp::Range(-0.2, 0.3), Clamp::Relu6, Clamp::None, Clamp::Relu][case as usize % 4];
-                let threads = 1 + (case as usize % 2);
-                check_isas(&p, &list, case % 5 != 4, residual, clamp, threads, case).unwrap_or_else(|e| panic!("{e}"));
+                let layer = (h, w, c_in * groups, c_out * groups, 1, stride, pad, batch, groups);
+                check_nchw_case(&list, layer, 1 + (case as usize % 2), case);
                 case += 1;
             }
         }
@@ -1009,20 +1000,42 @@ fn nchw_shared_pack_sweep() {
         (7, 7, 64, 256, 3, 1, 1, 1, 2),
         (12, 10, 48, 160, 3, 1, 0, 1, 1),
     ];
-    for (h, w, c_in, c_out, kernel, stride, pad, batch, groups) in layers {
+    for layer in layers {
         for threads in [2, 3, 4] {
-            let p = Conv2dParams::new(h, w, c_in, c_out, kernel, kernel)
-                .stride(stride, stride)
-                .padding(pad, pad, pad, pad)
-                .batch(batch)
-                .groups(groups)
-                .layout(Layout::Nchw);
-            let residual = [Residual::None, Residual::Separate, Residual::InPlace][case as usize % 3];
-            let clamp = [Clamp::Range(-0.2, 0.3), Clamp::Relu6, Clamp::None, Clamp::Relu][case as usize % 4];
-            check_isas(&p, &list, case % 5 != 4, residual, clamp, threads, case).unwrap_or_else(|e| panic!("{e}"));
+            check_nchw_case(&list, layer, threads, case);
             case += 1;
         }
     }
+}
+
+/// Checks the NCHW layer `(h, w, c_in, c_out, kernel, stride, pad, batch, groups)` (square kernel, stride and
+/// padding) on every ISA in `list` against the reference, on `threads` threads, bias, residual and clamp cycled by
+/// `case`.
+fn check_nchw_case(
+    list: &[Isa],
+    (h, w, c_in, c_out, kernel, stride, pad, batch, groups): (
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+    ),
+    threads: usize,
+    case: u64,
+) {
+    let p = Conv2dParams::new(h, w, c_in, c_out, kernel, kernel)
+        .stride(stride, stride)
+        .padding(pad, pad, pad, pad)
+        .batch(batch)
+        .groups(groups)
+        .layout(Layout::Nchw);
+    let residual = [Residual::None, Residual::Separate, Residual::InPlace][case as usize % 3];
+    let clamp = [Clamp::Range(-0.2, 0.3), Clamp::Relu6, Clamp::None, Clamp::Relu][case as usize % 4];
+    check_isas(&p, list, case % 5 != 4, residual, clamp, threads, case).unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// The run entries of every kernel (consecutive tiles in one call) write bitwise what the single-tile entries
