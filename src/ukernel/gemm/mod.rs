@@ -290,7 +290,9 @@ fn tile16(isa: Isa, mr: usize, nv: usize) -> Option<GemmKernel> {
 /// 128->512 1.04-1.17x, 112x112 16->96 1.03-1.12x, 56x56 144->24 1.05-1.15x; 28x28 32->192 0.89-0.99x and 112x112
 /// 32->16 0.89-1.09x (excluded); im2col 3x3 56x56 64->64 1.01-1.15x, 28x28 128->128 0.96-1.14x, 14x14 256->256
 /// 1.00-1.14x, 7x7 512->512 0.91-1.22x, stride 2 1.02-1.08x, the 3x3 stem 1.10-1.25x, the 7x7 stem 1.10-1.26x.
-/// Pixel rows (C transposed) stay on 8 x 32: its transposed 6-row stores ran 0.22-0.36x.
+/// Pixel rows (C transposed) stay on 8 x 32: its transposed 6-row stores ran 0.22-0.36x; a later check with the
+/// current transposed store, one run each on 64-output rows (35x35 192->64, 14x14 384->64, 56x56 256->64), found
+/// 1.01-1.03x, too little to switch.
 pub fn wide_for_nchw_lanes(isa: Isa, c_out: usize, k: usize, plane: usize) -> Option<GemmKernel> {
     if !wide_tiles_pay(isa) || c_out < 24 || plane < 512 || (k <= 32 && plane < 1024) {
         return None;
