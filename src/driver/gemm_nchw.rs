@@ -314,8 +314,8 @@ impl NchwGemm {
                         (0..panels)
                             .map(|q| {
                                 if q * nr_full < full_cols {
-                                    // SAFETY: pixels of this full panel, in every channel row of the group, are inside the
-                                    // input.
+                                    // SAFETY: pixels of this full panel, in every channel row of the group, are inside
+                                    // the input.
                                     (unsafe { xg.add(prange.start + q * nr_full) }, plane)
                                 } else {
                                     (bufs.as_ptr(), nr_full)
@@ -332,10 +332,10 @@ impl NchwGemm {
                         unsafe { pack_block(p, s, xg, prange.start, prange.len(), nr_full, &mut offsets, bufs) };
                         (0..panels).map(|q| (bufs[q * k * nr_full..].as_ptr(), nr_full)).collect()
                     };
-                    // One kernel call: output channels c0.. (one MR tile) over `ncols` pixels from `pstart`, whose B panels
-                    // start at `b`, `b_stride` apart, rows `ldb` apart, over reduction block `kb` (rows `kb * kc ..`). The
-                    // first block starts from the bias and adds the residual, each later one adds the sum so far (C
-                    // itself, read before it is written) as its residual; the last one clamps.
+                    // One kernel call: output channels c0.. (one MR tile) over `ncols` pixels from `pstart`, whose B
+                    // panels start at `b`, `b_stride` apart, rows `ldb` apart, over reduction block `kb` (rows `kb * kc
+                    // ..`). The first block starts from the bias and adds the residual, each later one adds the sum so
+                    // far (C itself, read before it is written) as its residual; the last one clamps.
                     let call = |c0: usize,
                                 kb: usize,
                                 pstart: usize,
@@ -409,8 +409,8 @@ impl NchwGemm {
                             }
                         }
                     } else if kblocks > 1 {
-                        // Reduction blocks: a panel's block stays in L1 while every channel tile passes over it, then the
-                        // panel's next block.
+                        // Reduction blocks: a panel's block stays in L1 while every channel tile passes over it, then
+                        // the panel's next block.
                         for (q, &(b, _)) in bpan.iter().enumerate() {
                             let p0 = prange.start + q * nr_full;
                             for kb in 0..kblocks {
@@ -420,8 +420,8 @@ impl NchwGemm {
                             }
                         }
                     } else {
-                        // A weight tile stays in L1 while it sweeps the (L2-resident) panels; output rows are written in
-                        // long contiguous runs.
+                        // A weight tile stays in L1 while it sweeps the (L2-resident) panels; output rows are written
+                        // in long contiguous runs.
                         for c0 in crange.clone().step_by(mr_full) {
                             if !direct {
                                 call(c0, 0, prange.start, prange.len(), bpan[0].0, nr_full, k * nr_full);
