@@ -227,8 +227,9 @@ impl NchwGemm {
         // 1x1, stride 1, no padding, short K: a full panel's k-th row is input row k itself, read in place. Longer
         // K is packed: k rows a whole plane apart would each touch another page.
         let pointwise_s1 = same_pixels(p, s);
+        let one_by_one = p.kernel_height * p.kernel_width == 1;
         // The entry for weight rows one float apart (every kernel has one), used on 1x1 layers, where it was measured.
-        let interleaved = if p.kernel_height * p.kernel_width == 1 { kern.strided(1) } else { None };
+        let interleaved = if one_by_one { kern.strided(1) } else { None };
         // Measured on the pointwise rows of the benchmark suite (Zen 4, AVX2 and AVX-512 alike):
         // - few output channels: read input rows in place, panel-outer (each panel's rows stay in L1 for the few
         //   channel tiles; packing would cost as much as the arithmetic);
@@ -242,11 +243,11 @@ impl NchwGemm {
             (k <= 64, false)
         };
         // Packed 1x1 blocks run the reduction in blocks of `kc` rows where a panel outgrows L1 (see `k_block`).
-        let kc = if direct { k } else { k_block(k, s.cout_g, kern, p.kernel_height * p.kernel_width == 1) };
+        let kc = if direct { k } else { k_block(k, s.cout_g, kern, one_by_one) };
         let kblocks = k.div_ceil(kc.max(1));
         // Measured on Zen 4 (1 MiB L2): 1x1 blocks gain from a larger packed block, im2col blocks (nine rows per
         // input row for 3x3) from a smaller one.
-        let l2_bytes = if p.kernel_height * p.kernel_width == 1 { 512 * 1024 } else { 192 * 1024 };
+        let l2_bytes = if one_by_one { 512 * 1024 } else { 192 * 1024 };
         // Planes of whole vectors (so every plane starts at the same offset within a vector as the first) that start
         // past a vector boundary (numpy and `malloc` give 16 bytes past a cache line): a head block of the pixels up
         // to the next boundary, then blocks from there, so that the panels' loads are aligned: the input's where it
@@ -439,11 +440,6 @@ impl NchwGemm {
                     Ok(())
                 })
             };
-            // 1x1 layers read in place hand each thread a contiguous run of pixel blocks, so that every output plane
-            // is written front to back by one core (with one shared counter the two cores' blocks alternate in all
-            // c_out planes at once: two threads 1.2x one on 112x112 16->96, 1.65-1.7x with runs; 112x112 32->16
-            // 1.28-1.39x, 56x56 64->256 1.04-1.06x faster than the counter). im2col layers keep the counter (14x14
-            // 256->256 3x3 0.93x with runs).
             if shared_len.is_some() {
                 run_tasks(blocks, threads, |t| {
                     let prange = pixels(t % pcount);
@@ -466,6 +462,11 @@ impl NchwGemm {
                     Ok(())
                 })?;
             }
+            // 1x1 layers read in place hand each thread a contiguous run of pixel blocks, so that every output plane
+            // is written front to back by one core (with one shared counter the two cores' blocks alternate in all
+            // c_out planes at once: two threads 1.2x one on 112x112 16->96, 1.65-1.7x with runs; 112x112 32->16
+            // 1.28-1.39x, 56x56 64->256 1.04-1.06x faster than the counter). im2col layers keep the counter (14x14
+            // 256->256 3x3 0.93x with runs).
             let n = blocks * ccount;
             if pointwise_s1 { run_task_runs(n, threads, task) } else { run_tasks(n, threads, task) }
         })
