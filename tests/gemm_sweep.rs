@@ -991,8 +991,7 @@ fn nchw_reduction_blocks_sweep() {
 fn nchw_shared_pack_sweep() {
     let list = isas();
     let mut case = 0u64;
-    // (h, w, c_in, c_out, kernel, stride, pad, batch, groups)
-    let layers = [
+    let layers: [NchwLayer; 6] = [
         (7, 7, 64, 256, 3, 1, 1, 1, 1),
         (9, 9, 33, 130, 3, 2, 1, 1, 1),
         (14, 14, 200, 256, 1, 2, 0, 1, 1),
@@ -1008,22 +1007,15 @@ fn nchw_shared_pack_sweep() {
     }
 }
 
-/// Checks the NCHW layer `(h, w, c_in, c_out, kernel, stride, pad, batch, groups)` (square kernel, stride and
-/// padding) on every ISA in `list` against the reference, on `threads` threads, bias, residual and clamp cycled by
-/// `case`.
+/// An NCHW layer for [`check_nchw_case`]: `(h, w, c_in, c_out, kernel, stride, pad, batch, groups)`, square kernel,
+/// stride and padding.
+type NchwLayer = (usize, usize, usize, usize, usize, usize, usize, usize, usize);
+
+/// Checks `layer` on every ISA in `list` against the reference, on `threads` threads, bias, residual and clamp cycled
+/// by `case`.
 fn check_nchw_case(
     list: &[Isa],
-    (h, w, c_in, c_out, kernel, stride, pad, batch, groups): (
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-    ),
+    (h, w, c_in, c_out, kernel, stride, pad, batch, groups): NchwLayer,
     threads: usize,
     case: u64,
 ) {
