@@ -214,8 +214,13 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
         rsr,
         min,
         max,
-        // Pixel rows (elements a plane apart) with and without the prefetch of A a few k steps ahead.
-        prefetch_a: matches!(o.a_rows, ARows::Pixels(_)) && seed.is_multiple_of(2),
+        // Pixel rows (elements a plane apart) with and without the prefetch of A a few k steps ahead; contiguous
+        // rows through the any-spacing entry with and without the prefetch of the next tile's rows.
+        prefetch_a: match o.a_rows {
+            ARows::Pixels(_) => seed.is_multiple_of(2),
+            ARows::Spaced(rs) => rs == k && seed.is_multiple_of(2),
+            _ => false,
+        },
     };
     let f = match o.a_rows {
         ARows::Apart(rs) => {
@@ -662,6 +667,26 @@ fn panel_strips_sweep() {
     }
 }
 
+/// Contiguous NHWC 1x1 layers of at most 32 outputs whose input and output pass 2 MiB a thread prefetch the next
+/// tile's input rows during each tile: full tiles and tiles one row short (an odd pixel count), 16, 24 and 32
+/// outputs, bias, residual and clamp, one thread (prefetching) and two (the first two layers below 2 MiB a thread,
+/// not prefetching; the last above); checked against the reference.
+#[test]
+fn narrow_layers_past_l2_prefetch_the_next_tile() {
+    let list = isas();
+    let cases = [(127, 129, 32, 16), (96, 96, 72, 24), (128, 128, 32, 32)];
+    for (i, (h, w, c_in, c_out)) in cases.into_iter().enumerate() {
+        let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).layout(Layout::Nhwc);
+        let bytes = 4 * h * w * (c_in + c_out);
+        assert!(bytes >= 2 << 20, "{p:?}: {bytes} bytes, too few to prefetch on one thread");
+        let residual = [Residual::Separate, Residual::None, Residual::InPlace][i % 3];
+        let clamp = [Clamp::None, Clamp::Relu6, Clamp::Range(-0.2, 0.3)][i % 3];
+        for threads in [1, 2] {
+            check_isas(&p, &list, i != 1, residual, clamp, threads, i as u64).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
 /// NHWC layers with at most one vector of output channels, or short reductions on CPUs that split 512-bit FMAs,
 /// run the ISA's tall one-vector kernel (where it has one), the others the general kernel, and outputs that 16
 /// lanes pad by a quarter the 8 x 24 tile (AVX-512 family); all through the whole API, checked against the
@@ -1092,7 +1117,8 @@ fn gemm_runs_match_single_tiles() {
                                     rsr: rsc,
                                     min,
                                     max,
-                                    prefetch_a: transposed && !case.is_multiple_of(2),
+                                    // Pixel rows: A a few k steps ahead; contiguous rows: the next tile.
+                                    prefetch_a: (transposed || spacing == k) && !case.is_multiple_of(2),
                                 }
                             };
                         }

@@ -50,9 +50,11 @@ pub struct GemmTile<'a> {
     pub rsr: usize,
     pub min: f32,
     pub max: f32,
-    /// Prefetch each A row's element [`PREFETCH_STEPS`] k steps ahead, every step (rows whose elements are a
+    /// Prefetch A ahead of its use; the plan decides where it pays. Through the pointer-table and fixed-spacing
+    /// entries: each A row's element [`PREFETCH_STEPS`] k steps ahead, every step (rows whose elements are a
     /// channel plane apart, NCHW pixel rows, each step onto another line and often another page), when `k` is at
-    /// least [`PREFETCH_MIN_K`]. The plan decides where it pays.
+    /// least [`PREFETCH_MIN_K`]. Through the any-spacing entries ([`RS_ANY`], whose rows must then be contiguous:
+    /// `rsa == k`, `csa == 1`): the next tile's rows, during the first panel (see [`k_loop_spaced`]).
     pub prefetch_a: bool,
 }
 
@@ -146,17 +148,18 @@ pub unsafe fn gemm_tile<S: TileSimd, const MR: usize, const NV: usize, const RS:
             let (cj, rj) = if TC { (j * t.rsc, j * t.rsr) } else { (j, j) };
             let res = if t.res.is_null() { t.res } else { t.res.add(rj) };
             let (nr, b) = (nr_full.min(t.nr - j), t.b.add(q * t.b_stride));
-            panel::<S, MR, NV, RS, TC>(simd, t, nr, b, bias_col, t.c.add(cj), res);
+            panel::<S, MR, NV, RS, TC>(simd, t, nr, b, bias_col, t.c.add(cj), res, q == 0);
         }
         j += nr_full;
         q += 1;
     }
 }
 
-/// One panel: `nr <= NV * lanes` columns.
+/// One panel: `nr <= NV * lanes` columns; `first_panel` for the first of the call.
 // Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn panel<S: TileSimd, const MR: usize, const NV: usize, const RS: usize, const TC: bool>(
     simd: S,
     t: &GemmTile<'_>,
@@ -165,6 +168,7 @@ unsafe fn panel<S: TileSimd, const MR: usize, const NV: usize, const RS: usize, 
     bias_col: *const f32,
     c: *mut f32,
     res: *const f32,
+    first_panel: bool,
 ) {
     let lanes = S::F32_LANES;
     let zero = simd.splat_f32s(0.0);
@@ -199,7 +203,13 @@ unsafe fn panel<S: TileSimd, const MR: usize, const NV: usize, const RS: usize, 
                 // By value in and out: keeps the accumulators in registers across the segment loop.
                 acc = k_loop::<S, MR, NV>(simd, acc, ap, bp, t.k, t.csa, t.ldb, t.prefetch_a);
             } else if RS == RS_ANY {
-                acc = k_loop_spaced::<S, MR, NV>(simd, acc, *a.add(seg), t.rsa, t.csa, bp, t.k, t.ldb);
+                let (a0, rs, csa) = (*a.add(seg), t.rsa, t.csa);
+                // Two instances: a run-time test in the k loop cost 2-4% where it was false.
+                acc = if t.prefetch_a && first_panel {
+                    k_loop_spaced::<S, MR, NV, true>(simd, acc, a0, rs, csa, bp, t.k, t.ldb)
+                } else {
+                    k_loop_spaced::<S, MR, NV, false>(simd, acc, a0, rs, csa, bp, t.k, t.ldb)
+                };
             } else {
                 acc = k_loop_strided::<S, MR, NV, RS>(simd, acc, *a.add(seg), t.csa, bp, t.k, t.ldb, t.prefetch_a);
             }
@@ -324,13 +334,20 @@ const SPACED_GROUP: usize = 4;
 /// The reduction over one segment whose `MR` rows are `rs` floats apart (`rs` known at run time): one base
 /// pointer per [`SPACED_GROUP`] rows, each row a multiple of `rs` past its group's base.
 ///
+/// With `PREFETCH_NEXT` (contiguous rows, `rs == k * csa`), the next tile's rows, the `MR * k` floats from
+/// `a0 + MR * rs` on, are prefetched along the way, a line every `16 / MR` k steps (rounded down; every step from 9
+/// rows on): all of the next tile by the end of this one (up to a third more for row counts that do not divide 16).
+/// It pays where the rows stream from L3 or memory (a thread's share of the layer's input and output outgrows L2)
+/// and each line of them feeds few FMAs (narrow outputs): see the NHWC driver's `PREFETCH_NEXT_MAX_N`.
+///
 /// # Safety
-/// `a0 + i * rs + kk * csa` is readable for `i < MR`, `kk < k`; `bp` as in [`k_loop`].
+/// `a0 + i * rs + kk * csa` is readable for `i < MR`, `kk < k`; `bp` as in [`k_loop`]. (The prefetches may name
+/// addresses past the rows, even past the buffer: a prefetch reads nothing and never faults.)
 // Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn k_loop_spaced<S: Simd, const MR: usize, const NV: usize>(
+unsafe fn k_loop_spaced<S: Simd, const MR: usize, const NV: usize, const PREFETCH_NEXT: bool>(
     simd: S,
     mut acc: [[S::f32s; NV]; MR],
     a0: *const f32,
@@ -346,9 +363,16 @@ unsafe fn k_loop_spaced<S: Simd, const MR: usize, const NV: usize>(
     // Bases of groups past the last row are never read (wrapping: they may point past the buffer).
     let mut base: [*const f32; 4] = core::array::from_fn(|g| a0.wrapping_add(g * G * rs));
     const { assert!(MR <= 4 * G) };
+    // K steps per prefetched line of the next tile, and the next line (wrapping: it may lie past the buffer).
+    let step = (16 / MR).max(1);
+    let mut next = a0.wrapping_add(MR * rs);
     // SAFETY: the reads stay inside the extents of the caller's contract.
     unsafe {
-        for _ in 0..k {
+        for kk in 0..k {
+            if PREFETCH_NEXT && kk % step == 0 {
+                crate::simd::prefetch(next);
+                next = next.wrapping_add(16);
+            }
             let mut bv = [zero; NV];
             for (v, x) in bv.iter_mut().enumerate() {
                 *x = load::<S>(bp.add(v * lanes));
