@@ -2,7 +2,7 @@
 //! one full tile (`mr x nr`, k = 256), named after the kernel: `gemm/f32_gemm_6x16__avx2/k256`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use simdconv::ukernel::gemm::{GemmTile, REGISTRY};
+use simdconv::ukernel::gemm::{GemmTile, Prefetch, REGISTRY};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ fn kernels(c: &mut Criterion) {
                     rsr: 0,
                     min: f32::NEG_INFINITY,
                     max: f32::INFINITY,
-                    prefetch_a: false,
+                    prefetch: Prefetch::None,
                 };
                 // SAFETY: row i of A is `a[i * K..]` (K floats, csa 1); B is one panel of K rows of nr floats
                 // (ldb nr); C is mr x nr with row stride nr; no bias, no residual; the kernel runs on this CPU.

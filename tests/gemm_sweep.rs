@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Clamp, GUARD, GUARD_BITS, Residual, check_isas, data, isas};
-use simdconv::ukernel::gemm::{GemmKernel, GemmTile, REGISTRY};
+use simdconv::ukernel::gemm::{GemmKernel, GemmTile, Prefetch, REGISTRY};
 use simdconv::{Conv2dParams, Isa, Layout, WeightLayout, reference};
 
 const KS: [usize; 8] = [1, 2, 3, 7, 16, 17, 64, 257];
@@ -214,12 +214,14 @@ fn run_tile(kern: &GemmKernel, m: usize, n: usize, k: usize, o: Opts, seed: u64)
         rsr,
         min,
         max,
-        // Pixel rows (elements a plane apart) with and without the prefetch of A a few k steps ahead; contiguous
-        // rows through the any-spacing entry with and without the prefetch of the next tile's rows.
-        prefetch_a: match o.a_rows {
-            ARows::Pixels(_) => seed.is_multiple_of(2),
-            ARows::Spaced(rs) => rs == k && seed.is_multiple_of(2),
-            _ => false,
+        // With and without each prefetch: pixel rows (elements a plane apart) A a few k steps ahead, contiguous
+        // rows through the any-spacing entry the next tile's rows, rows one float apart (NCHW pixel lanes) the
+        // next panel of B.
+        prefetch: match o.a_rows {
+            ARows::Pixels(_) if seed.is_multiple_of(2) => Prefetch::Columns,
+            ARows::Spaced(rs) if rs == k && seed.is_multiple_of(2) => Prefetch::NextTile,
+            ARows::Apart(1) if !o.transposed && seed.is_multiple_of(2) => Prefetch::NextPanel,
+            _ => Prefetch::None,
         },
     };
     let f = match o.a_rows {
@@ -497,7 +499,7 @@ fn gemm_transposed_matches_normal_bitwise() {
                         rsr: rs,
                         min,
                         max,
-                        prefetch_a: false,
+                        prefetch: Prefetch::None,
                     };
                     let f = if transposed { (kern.select_t)(m, nv) } else { (kern.select)(m, nv) };
                     // SAFETY: A rows of k floats; `panels` panels `b_stride` apart of a bias row and k rows of `width`
@@ -579,7 +581,7 @@ fn gemm_nan_stays_in_its_row() {
             rsr: 0,
             min: 0.0,
             max: 6.0,
-            prefetch_a: false,
+            prefetch: Prefetch::None,
         };
         // SAFETY: rows of `k` contiguous floats, B `k` rows of `ldb = nr` floats, C `m x n` contiguous.
         unsafe { (kern.select)(m, nv)(&tile) };
@@ -667,22 +669,26 @@ fn panel_strips_sweep() {
     }
 }
 
-/// Contiguous NHWC 1x1 layers of at most 32 outputs whose input and output pass 2 MiB a thread prefetch the next
-/// tile's input rows during each tile: full tiles and tiles one row short (an odd pixel count), 16, 24 and 32
-/// outputs, bias, residual and clamp, one thread (prefetching) and two (the first two layers below 2 MiB a thread,
-/// not prefetching; the last above); checked against the reference.
+/// 1x1 layers of at most 32 outputs whose input and output pass 2 MiB a thread prefetch the input they read next:
+/// NHWC the next tile's rows during each tile (full tiles and tiles one row short: an odd pixel count), NCHW the
+/// next panel of pixels during each panel's first channel tile; 16, 24 and 32 outputs, bias, residual and clamp, one
+/// thread (prefetching) and two (the first two layers below 2 MiB a thread, not prefetching; the last above);
+/// checked against the reference.
 #[test]
-fn narrow_layers_past_l2_prefetch_the_next_tile() {
+fn narrow_layers_past_l2_prefetch_their_next_input() {
     let list = isas();
     let cases = [(127, 129, 32, 16), (96, 96, 72, 24), (128, 128, 32, 32)];
     for (i, (h, w, c_in, c_out)) in cases.into_iter().enumerate() {
-        let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).layout(Layout::Nhwc);
-        let bytes = 4 * h * w * (c_in + c_out);
-        assert!(bytes >= 2 << 20, "{p:?}: {bytes} bytes, too few to prefetch on one thread");
-        let residual = [Residual::Separate, Residual::None, Residual::InPlace][i % 3];
-        let clamp = [Clamp::None, Clamp::Relu6, Clamp::Range(-0.2, 0.3)][i % 3];
-        for threads in [1, 2] {
-            check_isas(&p, &list, i != 1, residual, clamp, threads, i as u64).unwrap_or_else(|e| panic!("{e}"));
+        for layout in [Layout::Nhwc, Layout::Nchw] {
+            let p = Conv2dParams::new(h, w, c_in, c_out, 1, 1).layout(layout);
+            let bytes = 4 * h * w * (c_in + c_out);
+            assert!(bytes >= 2 << 20, "{p:?}: {bytes} bytes, too few to prefetch on one thread");
+            let residual = [Residual::Separate, Residual::None, Residual::InPlace][i % 3];
+            let clamp = [Clamp::None, Clamp::Relu6, Clamp::Range(-0.2, 0.3)][i % 3];
+            for threads in [1, 2] {
+                let seed = i as u64;
+                check_isas(&p, &list, i != 1, residual, clamp, threads, seed).unwrap_or_else(|e| panic!("{e}"));
+            }
         }
     }
 }
@@ -1118,7 +1124,11 @@ fn gemm_runs_match_single_tiles() {
                                     min,
                                     max,
                                     // Pixel rows: A a few k steps ahead; contiguous rows: the next tile.
-                                    prefetch_a: (transposed || spacing == k) && !case.is_multiple_of(2),
+                                    prefetch: match (transposed, case % 2) {
+                                        (true, 1) => Prefetch::Columns,
+                                        (false, 1) if spacing == k => Prefetch::NextTile,
+                                        _ => Prefetch::None,
+                                    },
                                 }
                             };
                         }

@@ -6,14 +6,14 @@
 //! across the channel planes), output channels in the lanes, written back as runs of pixels per channel.
 
 use super::{
-    AlignedBuf, Blocks, SendPtr, call_gemm, call_gemm_as, choose_blocks, even_tiles, run_task_runs, run_tasks,
-    tile_runs, with_scratch, with_shared_scratch,
+    AlignedBuf, Blocks, SendPtr, call_gemm, call_gemm_as, choose_blocks, even_tiles, prefetch_input, run_task_runs,
+    run_tasks, tile_runs, with_scratch, with_shared_scratch,
 };
 use crate::error::Result;
 use crate::isa::Isa;
 use crate::pack::pack_panels;
 use crate::params::{Conv2dParams, Shape};
-use crate::ukernel::gemm::{self, GemmKernel, GemmTile};
+use crate::ukernel::gemm::{self, GemmKernel, GemmTile, Prefetch};
 
 /// Plan state of the NCHW GEMM path.
 #[derive(Debug)]
@@ -113,7 +113,7 @@ impl NchwGemm {
         let (mr_full, nr_full) = (kern.mr, kern.nr());
         let plane = s.out_height * s.out_width;
         let blocks = choose_blocks(plane, s.cout_g, self.k, mr_full, nr_full, p.batch * p.groups, threads);
-        let prefetch_a = prefetch_planes(plane);
+        let prefetch = if prefetch_planes(plane) { Prefetch::Columns } else { Prefetch::None };
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
         // A contiguous run of tasks per thread (pixel blocks, or column blocks where the weights outweigh the
         // activations: `choose_blocks`), as for the pixel-lane path below (two threads against one
@@ -168,7 +168,7 @@ impl NchwGemm {
                     rsr: plane,
                     min: p.output_min,
                     max: p.output_max,
-                    prefetch_a,
+                    prefetch,
                 });
                 // The leading full tiles (`even_tiles` puts them first), then the tiles one row short of full: one
                 // call each through the run entries.
@@ -265,6 +265,9 @@ impl NchwGemm {
         let (pb, cb) =
             nchw_blocks(p.batch * p.groups, plane - head, s.cout_g, k, (mr_full, nr_full), (l2_bytes, max_nc), threads);
         let (pcount, ccount) = (pb.count() + usize::from(head > 0), cb.count());
+        // Few output channels read in place: the first channel tile of each panel prefetches the next panel where
+        // the input streams from beyond L2 (see `prefetch_input`).
+        let next_panel = direct && panel_outer && prefetch_input(s, threads);
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
         // Pixel block `b`'s pixels: the head block first, if any.
         let pixels = |b: usize| match b {
@@ -392,7 +395,11 @@ impl NchwGemm {
                                 rsr: plane,
                                 min: if last { p.output_min } else { f32::NEG_INFINITY },
                                 max: if last { p.output_max } else { f32::INFINITY },
-                                prefetch_a: false,
+                                prefetch: if next_panel && c0 == crange.start {
+                                    Prefetch::NextPanel
+                                } else {
+                                    Prefetch::None
+                                },
                             };
                             match one {
                                 Some(f) => f(&tile),

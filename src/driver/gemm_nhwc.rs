@@ -4,13 +4,13 @@
 //! kernel rows cut by the left/right border gathered into per-thread scratch.
 
 use super::{
-    AlignedBuf, SendPtr, call_gemm, choose_blocks, even_tiles, panel_strips, run_task_runs, run_tasks, tile_runs,
-    with_grown, with_scratch,
+    AlignedBuf, SendPtr, call_gemm, choose_blocks, even_tiles, panel_strips, prefetch_input, run_task_runs, run_tasks,
+    tile_runs, with_grown, with_scratch,
 };
 use crate::error::Result;
 use crate::pack::pack_panels;
 use crate::params::{Conv2dParams, Shape};
-use crate::ukernel::gemm::{GemmFn, GemmKernel, GemmRunFn, GemmTile};
+use crate::ukernel::gemm::{GemmFn, GemmKernel, GemmRunFn, GemmTile, Prefetch};
 
 /// Plan state of the NHWC GEMM path.
 #[derive(Debug)]
@@ -38,8 +38,8 @@ pub(crate) struct NhwcGemm {
     strided: Option<GemmFn>,
     /// The run entry of `strided` (contiguous 1x1 layers through the any-spacing entry), if this layer uses it.
     run: Option<GemmRunFn>,
-    /// Whether the run entry's tiles may prefetch the next tile's A rows (ungrouped layers of at most
-    /// [`PREFETCH_NEXT_MAX_N`] outputs); each call decides whether they do ([`PREFETCH_NEXT_MIN_BYTES`]).
+    /// Whether the run entry's tiles may prefetch the next tile's A rows (ungrouped layers); each call decides
+    /// whether they do ([`prefetch_input`]).
     prefetch_next: bool,
 }
 
@@ -59,19 +59,6 @@ enum RowMode {
 /// From this many channels per group on, a tap alone is a long segment: one pointer per tap, so border pixels
 /// point at the zero row instead of gathering their cut kernel rows.
 const LONG_TAP: usize = 64;
-
-/// Contiguous 1x1 layers of at most this many outputs (per group 1) prefetch the next tile's input rows during
-/// each run tile ([`GemmTile::prefetch_a`] through the any-spacing entries), where a thread's share of the input
-/// and output exceeds [`PREFETCH_NEXT_MIN_BYTES`]: each input line then feeds at most this many FMAs a float, too
-/// few to hide its fetch from L3 or memory behind. Measured on an Intel Xeon with AMX (2 MiB L2), one thread,
-/// five rounds, per-round medians against no prefetch: 112x112 32->16 1.39-1.41x, 56x56 144->24 1.02-1.09x; with
-/// 56x56 32->16 in L2 1.00x, two threads on 112x112 32->16 (1.2 MB a thread) 1.02x. Wider layers did not gain
-/// enough to keep it (56x56 256->64 1.03-1.05x, 56x56 256->128 1.00x, 56x56 64->256 1.04-1.06x, 112x112 16->96
-/// 0.94-0.97x), and layers in L2 lost (0.94-0.95x: 28x28 512->128, 14x14 384->64, 7x7 960->160, 35x35 192->64).
-const PREFETCH_NEXT_MAX_N: usize = 32;
-
-/// Bytes of input and output per thread from which [`PREFETCH_NEXT_MAX_N`]'s layers prefetch: this Xeon's L2.
-const PREFETCH_NEXT_MIN_BYTES: usize = 2 << 20;
 
 /// Segments shorter than this are gathered into one im2col row: a short k loop per pointer load costs more
 /// than the copy.
@@ -134,7 +121,7 @@ impl NhwcGemm {
             },
             _ => (None, None),
         };
-        let prefetch_next = run.is_some() && p.groups == 1 && p.c_out <= PREFETCH_NEXT_MAX_N;
+        let prefetch_next = run.is_some() && p.groups == 1;
         Ok(NhwcGemm {
             strided,
             run,
@@ -182,8 +169,7 @@ impl NhwcGemm {
         let blocks = choose_blocks(m_total, s.cout_g, k, mr_full, nr_full, p.groups, threads);
         let (mb, nb) = (blocks.m, blocks.n);
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
-        let share = (s.input_len + s.output_len) / threads.max(1) * size_of::<f32>();
-        let prefetch = self.prefetch_next && share >= PREFETCH_NEXT_MIN_BYTES;
+        let prefetch = self.prefetch_next && prefetch_input(s, threads);
         let scratch_len = match self.rows {
             RowMode::Pixel | RowMode::Tap => 0,
             RowMode::KernelRow | RowMode::Gather => mr_full * k,
@@ -358,7 +344,8 @@ impl NhwcGemm {
         unsafe {
             segs[0] = x.add(m0 * p.c_in + g * s.cin_g);
             let off = m0 * p.c_out + g * s.cout_g + n0;
-            let tile = GemmTile { prefetch_a: prefetch, ..self.tile(p, &segs[..1], mr, ncols, panel, y, res, off) };
+            let prefetch = if prefetch { Prefetch::NextTile } else { Prefetch::None };
+            let tile = GemmTile { prefetch, ..self.tile(p, &segs[..1], mr, ncols, panel, y, res, off) };
             run(&tile, count);
         }
     }
@@ -402,7 +389,7 @@ impl NhwcGemm {
                 rsr: p.c_out,
                 min: p.output_min,
                 max: p.output_max,
-                prefetch_a: false,
+                prefetch: Prefetch::None,
             }
         }
     }

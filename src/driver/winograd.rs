@@ -9,7 +9,7 @@ use super::{AlignedBuf, SendPtr, call_gemm, even_tiles, run_tasks, with_scratch}
 use crate::error::{Error, Result};
 use crate::isa::Isa;
 use crate::params::{Conv2dParams, Layout, Shape};
-use crate::ukernel::gemm::{GemmKernel, GemmTile};
+use crate::ukernel::gemm::{GemmKernel, GemmTile, Prefetch};
 use crate::ukernel::winograd::generic::{ALPHA, FREQS, TILE, filter_transform};
 use crate::ukernel::winograd::{self, InputTile, OutputTile, WinoKernel};
 
@@ -228,7 +228,7 @@ impl Winograd {
                         rsr: 0,
                         min: f32::NEG_INFINITY,
                         max: f32::INFINITY,
-                        prefetch_a: false,
+                        prefetch: Prefetch::None,
                     };
                     call_gemm(&self.gemm, tile);
                 }

@@ -50,12 +50,26 @@ pub struct GemmTile<'a> {
     pub rsr: usize,
     pub min: f32,
     pub max: f32,
-    /// Prefetch A ahead of its use; the plan decides where it pays. Through the pointer-table and fixed-spacing
-    /// entries: each A row's element [`PREFETCH_STEPS`] k steps ahead, every step (rows whose elements are a
-    /// channel plane apart, NCHW pixel rows, each step onto another line and often another page), when `k` is at
-    /// least [`PREFETCH_MIN_K`]. Through the any-spacing entries ([`RS_ANY`], whose rows must then be contiguous:
-    /// `rsa == k`, `csa == 1`): the next tile's rows, during the first panel (see [`k_loop_spaced`]).
-    pub prefetch_a: bool,
+    /// What the tile prefetches ahead of its use; the plan decides where it pays.
+    pub prefetch: Prefetch,
+}
+
+/// What a tile prefetches ahead of its use ([`GemmTile::prefetch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefetch {
+    /// Nothing: the hardware prefetchers keep up.
+    None,
+    /// Each A row's element [`PREFETCH_STEPS`] k steps ahead, every step, where `k` is at least
+    /// [`PREFETCH_MIN_K`]: rows whose elements are a channel plane apart (NCHW pixel rows), each step onto another
+    /// line and often another page. Pointer-table and fixed-spacing entries.
+    Columns,
+    /// The next tile's A rows (the `MR * k` floats after the tile's own), during the first panel: the any-spacing
+    /// entries ([`RS_ANY`]) over contiguous rows (`rsa == k`, `csa == 1`).
+    NextTile,
+    /// The `NV * lanes` floats after each B row of the first panel, each k step: the next panel, where B rows are
+    /// rows of a caller's tensor read in place (NCHW pixel lanes). The entry for A rows one float apart (`RS == 1`,
+    /// [`STRIDED_ROWS`]) with C not transposed; elsewhere nothing.
+    NextPanel,
 }
 
 /// Row spacings (in floats) with strided entry points (each kernel's `STRIDED` list): 1, the NCHW path's packed
@@ -79,7 +93,7 @@ pub const RS_ANY: usize = usize::MAX;
 const PREFETCH_FLOATS: usize = 64;
 /// Segments shorter than this are not prefetched.
 pub const PREFETCH_MIN_K: usize = 32;
-/// How many k steps ahead A is prefetched where [`GemmTile::prefetch_a`] asks for it.
+/// How many k steps ahead A is prefetched where [`GemmTile::prefetch`] asks for [`Prefetch::Columns`].
 pub const PREFETCH_STEPS: usize = 8;
 
 /// Signature shared by every GEMM micro-kernel entry point.
@@ -194,6 +208,7 @@ unsafe fn panel<S: TileSimd, const MR: usize, const NV: usize, const RS: usize, 
         }
         let mut bp = b;
         let a = t.a.as_ptr();
+        let columns = t.prefetch == Prefetch::Columns;
         for seg in 0..t.segs {
             if RS == 0 {
                 let mut ap = [core::ptr::null::<f32>(); MR];
@@ -201,17 +216,23 @@ unsafe fn panel<S: TileSimd, const MR: usize, const NV: usize, const RS: usize, 
                     *p = *a.add(seg * MR + i);
                 }
                 // By value in and out: keeps the accumulators in registers across the segment loop.
-                acc = k_loop::<S, MR, NV>(simd, acc, ap, bp, t.k, t.csa, t.ldb, t.prefetch_a);
+                acc = k_loop::<S, MR, NV>(simd, acc, ap, bp, t.k, t.csa, t.ldb, columns);
             } else if RS == RS_ANY {
                 let (a0, rs, csa) = (*a.add(seg), t.rsa, t.csa);
                 // Two instances: a run-time test in the k loop cost 2-4% where it was false.
-                acc = if t.prefetch_a && first_panel {
+                acc = if t.prefetch == Prefetch::NextTile && first_panel {
                     k_loop_spaced::<S, MR, NV, true>(simd, acc, a0, rs, csa, bp, t.k, t.ldb)
                 } else {
                     k_loop_spaced::<S, MR, NV, false>(simd, acc, a0, rs, csa, bp, t.k, t.ldb)
                 };
             } else {
-                acc = k_loop_strided::<S, MR, NV, RS>(simd, acc, *a.add(seg), t.csa, bp, t.k, t.ldb, t.prefetch_a);
+                let a0 = *a.add(seg);
+                // As above, two instances.
+                acc = if RS == 1 && !TC && t.prefetch == Prefetch::NextPanel && first_panel {
+                    k_loop_strided::<S, MR, NV, RS, true>(simd, acc, a0, t.csa, bp, t.k, t.ldb, false)
+                } else {
+                    k_loop_strided::<S, MR, NV, RS, false>(simd, acc, a0, t.csa, bp, t.k, t.ldb, columns)
+                };
             }
             bp = bp.add(t.k * t.ldb);
         }
@@ -239,7 +260,7 @@ unsafe fn k_loop<S: Simd, const MR: usize, const NV: usize>(
     k: usize,
     csa: usize,
     ldb: usize,
-    prefetch_a: bool,
+    columns: bool,
 ) -> [[S::f32s; NV]; MR] {
     let lanes = S::F32_LANES;
     let zero = simd.splat_f32s(0.0);
@@ -250,7 +271,7 @@ unsafe fn k_loop<S: Simd, const MR: usize, const NV: usize>(
     // A rows that are neighbouring pixels of one channel plane (NCHW pixel rows, `csa` = the plane) step a whole
     // plane per k, onto a new line and often a new page each step: where the plan asks for it, prefetch the line a
     // few steps ahead where the first and the last row lie.
-    let prefetch_cols = prefetch_a && k >= PREFETCH_MIN_K;
+    let prefetch_cols = columns && k >= PREFETCH_MIN_K;
     // SAFETY: the reads stay inside the extents of the caller's contract.
     unsafe {
         for kk in 0..k {
@@ -283,15 +304,17 @@ unsafe fn k_loop<S: Simd, const MR: usize, const NV: usize>(
 /// The reduction over one segment whose `MR` rows are `RS` floats apart: one pointer, the row offsets are
 /// constants folded into the loads. Element `kk` of a row is `kk * csa` floats on: `csa == 1` for the stems'
 /// kernel rows, a whole channel plane for NCHW pixel rows (`RS == 1`), whose lines are prefetched as in
-/// [`k_loop`].
+/// [`k_loop`] (`columns`). With `NEXT_PANEL`, the `NV * lanes` floats after each B row are prefetched as it is
+/// read ([`Prefetch::NextPanel`]).
 ///
 /// # Safety
-/// `a0 + i * RS + kk * csa` is readable for `i < MR`, `kk < k`; `bp` as in [`k_loop`].
+/// `a0 + i * RS + kk * csa` is readable for `i < MR`, `kk < k`; `bp` as in [`k_loop`]. (The prefetches may name
+/// addresses past the buffers: a prefetch reads nothing and never faults.)
 // Index loops on purpose: iterator chains over the accumulator array made the compiler keep it on the stack.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn k_loop_strided<S: Simd, const MR: usize, const NV: usize, const RS: usize>(
+unsafe fn k_loop_strided<S: Simd, const MR: usize, const NV: usize, const RS: usize, const NEXT_PANEL: bool>(
     simd: S,
     mut acc: [[S::f32s; NV]; MR],
     mut a0: *const f32,
@@ -299,17 +322,22 @@ unsafe fn k_loop_strided<S: Simd, const MR: usize, const NV: usize, const RS: us
     mut bp: *const f32,
     k: usize,
     ldb: usize,
-    prefetch_a: bool,
+    columns: bool,
 ) -> [[S::f32s; NV]; MR] {
     let lanes = S::F32_LANES;
     let zero = simd.splat_f32s(0.0);
-    let prefetch_cols = prefetch_a && k >= PREFETCH_MIN_K;
+    let prefetch_cols = columns && k >= PREFETCH_MIN_K;
     // SAFETY: the reads stay inside the extents of the caller's contract.
     unsafe {
         for _ in 0..k {
             if prefetch_cols {
                 crate::simd::prefetch(a0.wrapping_add(PREFETCH_STEPS * csa));
                 crate::simd::prefetch(a0.wrapping_add(PREFETCH_STEPS * csa + (MR - 1) * RS));
+            }
+            if NEXT_PANEL {
+                for v in 0..NV {
+                    crate::simd::prefetch(bp.wrapping_add((NV + v) * lanes));
+                }
             }
             let mut bv = [zero; NV];
             for (v, x) in bv.iter_mut().enumerate() {
@@ -334,9 +362,10 @@ const SPACED_GROUP: usize = 4;
 /// The reduction over one segment whose `MR` rows are `rs` floats apart (`rs` known at run time): one base
 /// pointer per [`SPACED_GROUP`] rows, each row a multiple of `rs` past its group's base.
 ///
-/// With `PREFETCH_NEXT` (contiguous rows, `rs == k * csa`), the next tile's rows, the `MR * k` floats from
-/// `a0 + MR * rs` on, are prefetched along the way, a line every `16 / MR` k steps (rounded down; every step from 9
-/// rows on): all of the next tile by the end of this one (up to a third more for row counts that do not divide 16).
+/// With `NEXT_TILE` ([`Prefetch::NextTile`]: contiguous rows, `rs == k * csa`), the next tile's rows, the `MR * k`
+/// floats from `a0 + MR * rs` on, are prefetched along the way, a line every `16 / MR` k steps (rounded down; every
+/// step from 9 rows on): all of the next tile by the end of this one (up to a third more for row counts that do not
+/// divide 16).
 /// It pays where the rows stream from L3 or memory (a thread's share of the layer's input and output outgrows L2)
 /// and each line of them feeds few FMAs (narrow outputs): see the NHWC driver's `PREFETCH_NEXT_MAX_N`.
 ///
@@ -347,7 +376,7 @@ const SPACED_GROUP: usize = 4;
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn k_loop_spaced<S: Simd, const MR: usize, const NV: usize, const PREFETCH_NEXT: bool>(
+unsafe fn k_loop_spaced<S: Simd, const MR: usize, const NV: usize, const NEXT_TILE: bool>(
     simd: S,
     mut acc: [[S::f32s; NV]; MR],
     a0: *const f32,
@@ -369,7 +398,7 @@ unsafe fn k_loop_spaced<S: Simd, const MR: usize, const NV: usize, const PREFETC
     // SAFETY: the reads stay inside the extents of the caller's contract.
     unsafe {
         for kk in 0..k {
-            if PREFETCH_NEXT && kk % step == 0 {
+            if NEXT_TILE && kk % step == 0 {
                 crate::simd::prefetch(next);
                 next = next.wrapping_add(16);
             }

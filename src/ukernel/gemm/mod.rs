@@ -14,7 +14,7 @@ pub mod lanes;
 pub mod neon;
 pub mod scalar;
 
-pub use generic::{GemmFn, GemmRunFn, GemmTile};
+pub use generic::{GemmFn, GemmRunFn, GemmTile, Prefetch};
 
 use crate::isa::Isa;
 
