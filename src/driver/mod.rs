@@ -43,14 +43,16 @@ pub(crate) const FLOPS_PER_THREAD: u64 = 200_000;
 /// then feeds at most this many FMAs a float, too few to hide its fetch from L3 or memory behind. Measured on an
 /// Intel Xeon with AMX (2 MiB L2), one thread, five rounds, per-round medians against no prefetch: NHWC 112x112
 /// 32->16 1.39-1.41x, 56x56 144->24 1.02-1.09x; NCHW (two runs) 112x112 32->16 1.11-1.12x, 56x56 144->24
-/// 1.11-1.14x; with 56x56 32->16 in L2 1.00x, two threads on 112x112 32->16 (1.2 MB a thread) 1.02x. Wider NHWC
-/// layers did not gain enough to keep it (56x56 256->64 1.03-1.05x, 56x56 256->128 1.00x, 56x56 64->256
-/// 1.04-1.06x, 112x112 16->96 0.94-0.97x), and layers in L2 lost (0.94-0.95x: 28x28 512->128, 14x14 384->64, 7x7
-/// 960->160, 35x35 192->64).
+/// 1.11-1.14x. Wider NHWC layers did not gain enough to keep it (56x56 256->64 1.03-1.05x, 56x56 256->128 1.00x,
+/// 56x56 64->256 1.04-1.06x, 112x112 16->96 0.94-0.97x), and wider layers in L2 lost (0.94-0.95x: 28x28 512->128,
+/// 14x14 384->64, 7x7 960->160, 35x35 192->64).
 pub(crate) const PREFETCH_MAX_N: usize = 32;
 
-/// Bytes of input and output a thread from which [`PREFETCH_MAX_N`]'s layers prefetch: this Xeon's L2.
-pub(crate) const PREFETCH_MIN_BYTES: usize = 2 << 20;
+/// Bytes of input and output a thread from which [`PREFETCH_MAX_N`]'s layers prefetch, half this Xeon's L2. Two threads
+/// (seven rounds, medians) from 1 MiB a thread on, against 2 MiB: 112x112 32->16 (1.2 MB a thread) NHWC 1.03-1.07x,
+/// NCHW 1.05-1.08x; 56x56 144->24 (1.05 MB) NHWC 1.02-1.07x, NCHW 1.01-1.02x. Narrow layers in L2 neither gained nor
+/// lost (one thread from 400 KB on: 56x56 32->16 and 56x56 64->32 0.99-1.01x): the exact bound matters little.
+pub(crate) const PREFETCH_MIN_BYTES: usize = 1 << 20;
 
 /// Whether a 1x1 layer of shape `s` on `threads` threads prefetches the input it reads next: at most
 /// [`PREFETCH_MAX_N`] output channels a group and at least [`PREFETCH_MIN_BYTES`] of input and output a thread.

@@ -366,7 +366,7 @@ const SPACED_GROUP: usize = 4;
 /// floats from `a0 + MR * rs` on, are prefetched along the way, a line every `16 / MR` k steps (rounded down; every
 /// step from 9 rows on): all of the next tile by the end of this one (up to a third more for row counts that do not
 /// divide 16).
-/// It pays where the rows stream from L3 or memory (a thread's share of the layer's input and output outgrows L2)
+/// It pays where the rows stream from L3 or memory (a thread's share of the layer's input and output nears L2)
 /// and each line of them feeds few FMAs (narrow outputs): see the NHWC driver's `PREFETCH_NEXT_MAX_N`.
 ///
 /// # Safety
