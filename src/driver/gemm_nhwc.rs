@@ -38,9 +38,6 @@ pub(crate) struct NhwcGemm {
     strided: Option<GemmFn>,
     /// The run entry of `strided` (contiguous 1x1 layers through the any-spacing entry), if this layer uses it.
     run: Option<GemmRunFn>,
-    /// Whether the run entry's tiles may prefetch the next tile's A rows (ungrouped layers); each call decides
-    /// whether they do ([`prefetch_input`]).
-    prefetch_next: bool,
 }
 
 /// How the A row of an output pixel is addressed.
@@ -121,11 +118,9 @@ impl NhwcGemm {
             },
             _ => (None, None),
         };
-        let prefetch_next = run.is_some() && p.groups == 1;
         Ok(NhwcGemm {
             strided,
             run,
-            prefetch_next,
             kernel,
             packed,
             panel_stride,
@@ -169,7 +164,9 @@ impl NhwcGemm {
         let blocks = choose_blocks(m_total, s.cout_g, k, mr_full, nr_full, p.groups, threads);
         let (mb, nb) = (blocks.m, blocks.n);
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
-        let prefetch = self.prefetch_next && prefetch_input(s, threads);
+        // The run entries' tiles of an ungrouped layer (rows `c_in` floats apart, contiguous) may prefetch the next
+        // tile's rows.
+        let prefetch = if p.groups == 1 && prefetch_input(s, threads) { Prefetch::NextTile } else { Prefetch::None };
         let scratch_len = match self.rows {
             RowMode::Pixel | RowMode::Tap => 0,
             RowMode::KernelRow | RowMode::Gather => mr_full * k,
@@ -204,8 +201,8 @@ impl NhwcGemm {
                             unsafe {
                                 let width = strip.min(ncols - q0);
                                 let pan = panel.add((q0 / nr_full) * self.panel_stride);
-                                let (n, pf) = (n0 + q0, prefetch);
-                                self.run_tiles(entry, mr, p, s, xg, g, m0, count, width, pan, yp, rp, n, pf, rows)
+                                let n = n0 + q0;
+                                self.run_tiles(entry, mr, p, s, xg, g, m0, count, width, pan, yp, rp, n, prefetch, rows)
                             };
                         }
                     }
@@ -313,7 +310,7 @@ impl NhwcGemm {
 
     /// Runs `count` consecutive micro-tiles of `mr` rows of a contiguous 1x1 layer from output row `m0` (columns
     /// `n0..n0 + ncols` of group `g`, a whole number of panels) through the run entry `run` for that `mr`, in one
-    /// call; with `prefetch` (an ungrouped layer), each tile prefetches the next one's rows.
+    /// call, each tile with the given `prefetch`.
     ///
     /// # Safety
     /// `x` holds the whole NHWC input described by `p`, `y` (and `res` unless null) the whole output; `panel` is the
@@ -335,7 +332,7 @@ impl NhwcGemm {
         y: SendPtr<f32>,
         res: SendPtr<f32>,
         n0: usize,
-        prefetch: bool,
+        prefetch: Prefetch,
         segs: &mut [*const f32],
     ) {
         // SAFETY: contiguous: output pixel m reads input pixel m, so the tiles' rows are `c_in` floats apart from
@@ -344,7 +341,6 @@ impl NhwcGemm {
         unsafe {
             segs[0] = x.add(m0 * p.c_in + g * s.cin_g);
             let off = m0 * p.c_out + g * s.cout_g + n0;
-            let prefetch = if prefetch { Prefetch::NextTile } else { Prefetch::None };
             let tile = GemmTile { prefetch, ..self.tile(p, &segs[..1], mr, ncols, panel, y, res, off) };
             run(&tile, count);
         }
