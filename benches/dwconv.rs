@@ -1,5 +1,6 @@
 //! Criterion benches of the depthwise kernels: every kernel of `simdconv::ukernel::dwconv::REGISTRY` this CPU runs,
-//! on one small layer of its shape (`dwconv/f32_dwconv_3x3s1_16c__avx2/28x28x96`), then the depthwise rows of the
+//! on one small layer of its shape (`dwconv/f32_dwconv_3x3s1_16c__avx2/28x28x96`; the grouped NHWC kernel on a
+//! 28x28 layer of 96 channels in groups of 4), then the depthwise rows of the
 //! benchmark table in both layouts with the detected ISA (`dw_layers/mv2_dw_112_32/nhwc`). Throughput is in
 //! FLOPs (elements = 2 * taps per output).
 
@@ -35,12 +36,29 @@ fn bench_layer(
 fn kernels(c: &mut Criterion) {
     let mut group = c.benchmark_group("dwconv");
     for kernel in dwconv::all().filter(|k| k.isa.available()) {
+        if kernel.shape == DwShape::Grouped {
+            // On one 28x28 layer of 96 channels in groups of 4 (the portable kernels' single lane takes none).
+            if kernel.lanes >= 4 {
+                let p = Conv2dParams::new(28, 28, 96, 96, 3, 3).groups(24).padding(1, 1, 1, 1);
+                let s = p.validate().unwrap();
+                let w: Vec<f32> = (0..s.weight_len).map(|i| (i % 7) as f32 * 0.1 - 0.3).collect();
+                let opts = PlanOptions { isa: Some(kernel.isa), ..Default::default() };
+                let conv = Conv2d::with_options(p, &w, None, opts).unwrap();
+                assert_eq!(
+                    conv.kernel_choice().kernel,
+                    kernel.name,
+                    "the plan runs the kernel the bench is named after"
+                );
+                bench_layer(&mut group, BenchmarkId::new(kernel.name, "28x28x96_g24"), &conv);
+            }
+            continue;
+        }
         let (k, stride) = match kernel.shape {
             DwShape::K3S1 => (3, 1),
             DwShape::K3S2 => (3, 2),
             DwShape::K5S1 => (5, 1),
             DwShape::K5S2 => (5, 2),
-            DwShape::Generic => (7, 1),
+            DwShape::Generic | DwShape::Grouped => (7, 1),
         };
         let p = layer(28, 28, 96, k, stride, kernel.layout());
         let s = p.validate().unwrap();

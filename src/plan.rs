@@ -57,7 +57,7 @@ impl Plan {
         // rather than size that buffer by the stride; so do layers whose input rows lie so far apart (stride or
         // dilation of thousands of rows) that even one output row's prepared rows exceed the depthwise row buffer.
         let dw_stride_ok = p.layout == Layout::Nhwc || p.stride_width <= 8;
-        if Depthwise::applies(p)
+        if (Depthwise::applies(p) || Depthwise::applies_grouped(p, s, isa))
             && dw_stride_ok
             && weights.iter().all(|w| w.is_finite())
             && let Some(dw) = Depthwise::new(p, s, isa, weights, bias)?

@@ -1,5 +1,6 @@
-//! Depthwise driver (groups == c_in, c_out = multiplier x c_in): packs weights once per layout, walks output rows
-//! x channel tiles (NHWC) or channel planes x row blocks (NCHW), and threads over them. No reduction is ever
+//! Depthwise driver (groups == c_in, c_out = multiplier x c_in), and NHWC grouped convolutions of a few channels
+//! per group ([`Depthwise::applies_grouped`]): packs weights once per layout, walks output rows x channel tiles
+//! (NHWC) or channel planes x row blocks (NCHW), and threads over them. No reduction is ever
 //! split, and which code path computes an output depends on its position only, so results are bitwise identical
 //! for any thread count.
 
@@ -22,17 +23,39 @@ impl Depthwise {
         p.groups == p.c_in
     }
 
-    /// The depthwise plan, or `None` where its NCHW row buffer would not fit [`NCHW_SCRATCH_MAX`] even for one
-    /// output row (input rows a huge stride or dilation apart): the plan then takes the GEMM path.
+    /// Whether the grouped NHWC kernel ([`DwShape::Grouped`]) serves these parameters for `isa`: NHWC, groups of
+    /// as many input as output channels, more than one and at most [`GROUPED_MAX_CHANNELS`], dividing the kernel's
+    /// lanes (so that every vector holds whole groups). Fewer channels per group leave a GEMM per group with rows
+    /// of a few floats and tiles mostly padding: ResNeXt-50's 3x3 layers (32 groups of 4 channels at 56x56, 8 at
+    /// 28x28) ran at 5.4 and 36 GFLOP/s through it on an Intel Xeon (AVX-512, one thread).
+    pub fn applies_grouped(p: &Conv2dParams, s: &Shape, isa: Isa) -> bool {
+        let cg = s.cin_g;
+        let lanes = dwconv::find(isa, Layout::Nhwc, DwShape::Grouped).map_or(0, |k| k.lanes);
+        p.layout == Layout::Nhwc
+            && p.groups > 1
+            && s.cout_g == cg
+            && cg > 1
+            && cg <= GROUPED_MAX_CHANNELS
+            && cg <= lanes
+            && lanes.is_multiple_of(cg)
+    }
+
+    /// The depthwise plan (or the grouped one where [`Depthwise::applies_grouped`]), or `None` where its NCHW row
+    /// buffer would not fit [`NCHW_SCRATCH_MAX`] even for one output row (input rows a huge stride or dilation
+    /// apart): the plan then takes the GEMM path.
     pub fn new(p: &Conv2dParams, s: &Shape, isa: Isa, weights: &[f32], bias: Option<&[f32]>) -> Result<Option<Self>> {
-        let shape = DwShape::of(
-            p.kernel_height,
-            p.kernel_width,
-            p.stride_height,
-            p.stride_width,
-            p.dilation_height,
-            p.dilation_width,
-        );
+        let shape = if p.groups != p.c_in {
+            DwShape::Grouped
+        } else {
+            DwShape::of(
+                p.kernel_height,
+                p.kernel_width,
+                p.stride_height,
+                p.stride_width,
+                p.dilation_height,
+                p.dilation_width,
+            )
+        };
         // The plan sends non-finite weights to the GEMM path (padding is an explicit zero input and `0 * NaN` is
         // NaN); the NCHW fast kernels multiply the zeros of their padded rows, the NHWC kernels skip padded taps, which
         // is the same for finite weights. Keep the general NCHW kernel for anything else that reaches here.
@@ -49,6 +72,7 @@ impl Depthwise {
     /// The algorithm name for reports.
     pub fn algorithm(&self) -> &'static str {
         match self {
+            Depthwise::Nhwc(d) if d.kernel.shape == DwShape::Grouped => "grouped-nhwc",
             Depthwise::Nhwc(_) => "depthwise-nhwc",
             Depthwise::Nchw(_) => "depthwise-nchw",
         }
@@ -192,13 +216,21 @@ impl DwNhwc {
         bias: Option<&[f32]>,
     ) -> Result<Self> {
         let l = kernel.nv * kernel.lanes;
+        // Depthwise: one input channel a group. Grouped: `cg` weights per tap, one per input channel of the group.
+        let cg = if kernel.shape == DwShape::Grouped { s.cin_g } else { 1 };
         let (kw, taps) = (p.kernel_width, p.kernel_height * p.kernel_width);
-        let tile_stride = (1 + taps) * l;
-        let packed = pack_nhwc(Tiling { l, shift: 0, channels: p.c_out }, taps, |o, i| match i {
+        let tile_stride = (1 + taps * cg) * l;
+        let packed = pack_nhwc(Tiling { l, shift: 0, channels: p.c_out }, taps * cg, |o, i| match i {
             0 => bias.map_or(0.0, |b| b[o]),
-            _ => weights[p.weight_index(o, 0, (i - 1) / kw, (i - 1) % kw)],
+            _ => {
+                let (tap, ci) = ((i - 1) / cg, (i - 1) % cg);
+                weights[p.weight_index(o, ci, tap / kw, tap % kw)]
+            }
         })?;
-        let shifts = s.cout_g == 1 && p.c_in.is_multiple_of(kernel.lanes) && p.c_in >= shift_min_channels(kernel.lanes);
+        let shifts = s.cout_g == 1
+            && s.cin_g == 1
+            && p.c_in.is_multiple_of(kernel.lanes)
+            && p.c_in >= shift_min_channels(kernel.lanes);
         let shifted = if shifts { (0..kernel.lanes).map(|_| std::sync::OnceLock::new()).collect() } else { Vec::new() };
         let (ox_lo, ox_hi) =
             interior(s.out_width, p.in_width, p.kernel_width, p.stride_width, p.dilation_width, p.pad_left);
@@ -236,7 +268,8 @@ impl DwNhwc {
     ) -> Result<()> {
         let (lanes, l) = (self.kernel.lanes, self.kernel.nv * self.kernel.lanes);
         let kh = p.kernel_height;
-        let mult = s.cout_g;
+        // The channel multiplier (1 for grouped layers, whose output channels read input channels of their tile).
+        let mult = s.cout_g / s.cin_g;
         // Any offset within a vector is shifted, half a vector included: every 64-byte load from input 32 bytes past
         // a line straddles two lines like any other misaligned one (shifted, Intel Xeon: 14x14x384 1.07-1.09x,
         // 7x7x960 1.09-1.19x, 28x28x240 5x5 1.06-1.15x; 112x112x96 stride 2, memory-bound, 0.99-1.02x).
@@ -358,6 +391,7 @@ impl DwNhwc {
                             y_stride: p.c_out,
                             min: p.output_min,
                             max: p.output_max,
+                            group: s.cin_g,
                         };
                         // SAFETY: present rows hold `in_w` pixels of `x_stride` floats with this group's channels
                         // readable (input rows or our copies); the packed tiles exist; this task alone writes
@@ -371,6 +405,9 @@ impl DwNhwc {
         })
     }
 }
+
+/// The most channels per group that [`Depthwise::applies_grouped`] takes.
+pub(crate) const GROUPED_MAX_CHANNELS: usize = 16;
 
 /// Channels per NHWC kernel call (whole tiles): the group's input, weights and outputs stay in L1.
 const NHWC_GROUP_CHANNELS: usize = 128;

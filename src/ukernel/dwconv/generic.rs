@@ -77,6 +77,23 @@ pub trait DwSimd: Simd {
         self.shift_in_fallback(v, self.splat_f32s(0.0), Self::F32_LANES - k)
     }
 
+    /// Lane `o` of the result is lane `idx[o]` of `v` (every `idx[o] < lanes`; `idx` from [`lane_index`]): one
+    /// `vpermps` on AVX2 and AVX-512, a stack copy elsewhere.
+    #[inline(always)]
+    fn permute(self, v: Self::f32s, idx: Self::u32s) -> Self::f32s {
+        let n = Self::F32_LANES;
+        let (mut t, mut i, mut o) = ([0f32; 16], [0u32; 16], [0f32; 16]);
+        // SAFETY: `n <= 16` lanes: every access stays inside the arrays; indices are below `n` (contract).
+        unsafe {
+            store::<Self>(t.as_mut_ptr(), v);
+            core::ptr::write_unaligned(i.as_mut_ptr().cast::<Self::u32s>(), idx);
+            for j in 0..n {
+                o[j] = t[i[j] as usize % n];
+            }
+            load::<Self>(o.as_ptr())
+        }
+    }
+
     /// Loads lane `j` from `p + j` where bit `j` of `bits` is set, zero elsewhere; touches no other address.
     ///
     /// # Safety
@@ -111,6 +128,14 @@ trait DwSimdFallback: Simd {
     }
 }
 impl<S: Simd> DwSimdFallback for S {}
+
+/// The first `lanes` of `t` as a vector of lane indices for [`DwSimd::permute`].
+#[inline(always)]
+pub fn lane_index<S: Simd>(t: &[u32; 16]) -> S::u32s {
+    const { assert!(core::mem::size_of::<S::u32s>() <= 64) };
+    // SAFETY: `S::u32s` is a plain vector of at most 16 `u32`s (checked above), all bit patterns valid.
+    unsafe { core::ptr::read_unaligned(t.as_ptr().cast::<S::u32s>()) }
+}
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::simd::bits;
@@ -178,6 +203,12 @@ static V3_SPLIT_SHIFT: [[[i32; 8]; 3]; 7] = {
 
 #[cfg(target_arch = "x86_64")]
 impl DwSimd for pulp::x86::V3 {
+    #[inline(always)]
+    fn permute(self, v: Self::f32s, idx: Self::u32s) -> Self::f32s {
+        use core::arch::x86_64::{__m256, __m256i};
+        bits(self.avx2._mm256_permutevar8x32_ps(bits::<_, __m256>(v), bits::<_, __m256i>(idx)))
+    }
+
     #[inline(always)]
     fn deinterleave(self, a: Self::f32s, b: Self::f32s) -> (Self::f32s, Self::f32s) {
         use core::arch::x86_64::__m256;
@@ -292,6 +323,12 @@ static V4_SPLIT_SHIFT: [[i32; 16]; 15] = {
 #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
 impl DwSimd for pulp::x86::V4 {
     #[inline(always)]
+    fn permute(self, v: Self::f32s, idx: Self::u32s) -> Self::f32s {
+        use core::arch::x86_64::{__m512, __m512i};
+        bits(self.avx512f._mm512_permutexvar_ps(bits::<_, __m512i>(idx), bits::<_, __m512>(v)))
+    }
+
+    #[inline(always)]
     fn deinterleave(self, a: Self::f32s, b: Self::f32s) -> (Self::f32s, Self::f32s) {
         use core::arch::x86_64::__m512;
         let (a, b): (__m512, __m512) = (bits(a), bits(b));
@@ -389,6 +426,19 @@ impl DwSimd for pulp::aarch64::Neon {
         use core::arch::aarch64::float32x4_t;
         let (a, b): (float32x4_t, float32x4_t) = (bits(a), bits(b));
         (bits(self.neon.vuzp1q_f32(a, b)), bits(self.neon.vuzp2q_f32(a, b)))
+    }
+
+    #[inline(always)]
+    fn permute(self, v: Self::f32s, idx: Self::u32s) -> Self::f32s {
+        use core::arch::aarch64::{float32x4_t, uint32x4_t, vaddq_u32, vdupq_n_u32, vmulq_n_u32, vqtbl1q_u8};
+        use core::arch::aarch64::{vreinterpretq_f32_u8, vreinterpretq_u8_f32, vreinterpretq_u8_u32};
+        let (v, i): (float32x4_t, uint32x4_t) = (bits(v), bits(idx));
+        // SAFETY: NEON is part of the aarch64 baseline this backend runs on. Lane index `i` becomes the bytes
+        // `4i .. 4i + 4` of a byte table lookup.
+        unsafe {
+            let b = vaddq_u32(vmulq_n_u32(i, 4 * 0x0101_0101), vdupq_n_u32(0x0302_0100));
+            bits(vreinterpretq_f32_u8(vqtbl1q_u8(vreinterpretq_u8_f32(v), vreinterpretq_u8_u32(b))))
+        }
     }
 
     #[inline(always)]
@@ -638,6 +688,10 @@ pub struct NhwcRow<'a> {
     pub y_stride: usize,
     pub min: f32,
     pub max: f32,
+    /// Input and output channels per group: 1 for depthwise; for the grouped kernel ([`nhwc_grouped`]) output
+    /// channel `c` of a tile reads the `group` input channels `c - c % group ..` of the same tile (tiles start on a
+    /// group boundary, `group` divides the lanes).
+    pub group: usize,
 }
 
 /// Per-tile constants of an NHWC kernel computing `NV` vectors per pixel (`tw` floats between weight taps).
@@ -1036,6 +1090,130 @@ pub unsafe fn nhwc_generic<S: Simd, const NV: usize>(simd: S, a: &NhwcRow<'_>) {
                     nhwc_pixel_tile::<S, NV, true>(simd, a, epi, t, ox);
                 }
             }
+        }
+    }
+}
+
+/// Outputs `ox0 .. ox0 + R` of one tile of the grouped kernel: for each tap `(ky, kx)`, the `R` input vectors,
+/// then for each input channel `i` of a group one weight vector and `R` lane permutes that give every lane its
+/// group's channel `i`. `CHECK` (with `R == 1`) skips taps outside the input row.
+///
+/// # Safety
+/// [`NhwcRow`]'s contract with `a.group` channels per group; without `CHECK`, the outputs lie in the interior;
+/// `w` points at the tile's `kh * kw * group` weight vectors.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn grouped_pixels<S: DwSimd, const R: usize, const M: bool, const CHECK: bool>(
+    simd: S,
+    a: &NhwcRow<'_>,
+    epi: Epilogue<S>,
+    idx: &[S::u32s; 16],
+    bias: S::f32s,
+    w: *const f32,
+    c0: usize,
+    mask: Lanes<S>,
+    ox0: usize,
+) {
+    let lanes = S::F32_LANES;
+    let (cg, kw) = (a.group, a.kw);
+    let mut acc = [bias; R];
+    // SAFETY: every load is a present row's pixel inside `0..in_w` (interior, or checked), its tile's enabled lanes;
+    // weights stay inside the tile's taps; outputs are this row's pixels (contract).
+    unsafe {
+        for (ky, &row) in a.rows.iter().enumerate() {
+            if row.is_null() {
+                continue;
+            }
+            for kx in 0..kw {
+                let off = kx * a.dilation;
+                if CHECK {
+                    let ix = (ox0 * a.stride + off) as isize - a.pad_left as isize;
+                    if ix < 0 || ix >= a.in_w as isize {
+                        continue;
+                    }
+                }
+                let mut xv = [simd.splat_f32s(0.0); R];
+                for (r, v) in xv.iter_mut().enumerate() {
+                    let ix = (ox0 + r) * a.stride + off - a.pad_left;
+                    *v = ld::<S, M>(simd, mask, row.add(ix * a.x_stride + c0));
+                }
+                let wt = w.add((ky * kw + kx) * cg * lanes);
+                for (i, &ix) in idx.iter().enumerate().take(cg) {
+                    let wv = load::<S>(wt.add(i * lanes));
+                    for r in 0..R {
+                        acc[r] = simd.mul_add_e_f32s(simd.permute(xv[r], ix), wv, acc[r]);
+                    }
+                }
+            }
+        }
+        for (r, v) in acc.into_iter().enumerate() {
+            epi.finish::<M>(simd, v, a.y, a.res, (ox0 + r) * a.y_stride + c0, mask);
+        }
+    }
+}
+
+/// Outputs per step of [`nhwc_grouped`] over the interior: `R` accumulators and `R` input vectors next to up to
+/// 16 lane-index vectors.
+pub const GROUPED_R: usize = 4;
+
+/// NHWC kernel for grouped convolutions of `a.group` input and output channels per group, `1 < group <= lanes`
+/// dividing the lanes (tiles of one vector, `nv == 1`, no head), any kernel size, stride and dilation. Each
+/// output lane sums, over the taps and its group's input channels, the input vector of the tap permuted so that
+/// every lane holds its own group's channel (one `vpermps`), times a weight vector: the group's channels stay in
+/// the lanes instead of a GEMM whose rows would be one group's few channels. Weights per tile: `[bias lanes][kh *
+/// kw taps][group][lanes]`, lane `c` of input channel `i` holding output channel `c`'s weight for its group's
+/// channel `i`. Arithmetic per output: `acc = bias`, one multiply-add per (tap, group channel) in `(ky, kx, i)`
+/// order, skipping padded taps, then the residual and the clamp.
+///
+/// # Safety
+/// [`NhwcRow`]'s contract for `nv == 1`, `head == 0`, with `a.group` as above.
+#[inline(always)]
+pub unsafe fn nhwc_grouped<S: DwSimd>(simd: S, a: &NhwcRow<'_>) {
+    let lanes = S::F32_LANES;
+    let cg = a.group;
+    debug_assert!(cg >= 1 && cg <= lanes && lanes.is_multiple_of(cg) && a.head == 0);
+    debug_assert_tiles::<S, 1>(a);
+    let epi = Epilogue::new(simd, a.min, a.max);
+    // Lane `c` of permute `i` takes lane `c - c % cg + i`: its group's channel `i`.
+    let idx: [S::u32s; 16] = core::array::from_fn(|i| {
+        let t: [u32; 16] = core::array::from_fn(|c| if c < lanes { (c - c % cg + i % cg) as u32 } else { 0 });
+        lane_index::<S>(&t)
+    });
+    let lo = a.ox_lo.min(a.ow);
+    let hi = a.ox_hi.clamp(lo, a.ow);
+    let taps = a.rows.len() * a.kw;
+    // SAFETY: forwarded contract; interior outputs skip the bounds checks.
+    unsafe {
+        for t in 0..a.tiles {
+            let full = t + 1 < a.tiles || a.nc_last == lanes;
+            let nc = if full { lanes } else { a.nc_last };
+            let mask = Lanes::new(simd, 0, nc);
+            let wt = a.w.add(t * a.w_stride);
+            let bias = load::<S>(wt);
+            let (w, c0) = (wt.add(lanes), t * lanes);
+            debug_assert!(a.w_stride >= (1 + taps * cg) * lanes);
+            macro_rules! row {
+                ($m:literal) => {{
+                    let mut ox = 0;
+                    while ox < lo {
+                        grouped_pixels::<S, 1, $m, true>(simd, a, epi, &idx, bias, w, c0, mask, ox);
+                        ox += 1;
+                    }
+                    while ox + GROUPED_R <= hi {
+                        grouped_pixels::<S, GROUPED_R, $m, false>(simd, a, epi, &idx, bias, w, c0, mask, ox);
+                        ox += GROUPED_R;
+                    }
+                    while ox < hi {
+                        grouped_pixels::<S, 1, $m, false>(simd, a, epi, &idx, bias, w, c0, mask, ox);
+                        ox += 1;
+                    }
+                    while ox < a.ow {
+                        grouped_pixels::<S, 1, $m, true>(simd, a, epi, &idx, bias, w, c0, mask, ox);
+                        ox += 1;
+                    }
+                }};
+            }
+            if full { row!(false) } else { row!(true) }
         }
     }
 }
@@ -1737,6 +1915,15 @@ macro_rules! dw_entry_points {
                 unsafe { g::nhwc_generic::<$simd, NV>(self.1, self.0) }
             }
         }
+        struct NhwcGrouped<'a, 'b>(&'a g::NhwcRow<'b>, $simd);
+        impl pulp::WithSimd for NhwcGrouped<'_, '_> {
+            type Output = ();
+            #[inline(always)]
+            fn with_simd<S: pulp::Simd>(self, _host: S) {
+                // SAFETY: the entry point's caller upholds the NhwcRow contract of the grouped kernel.
+                unsafe { g::nhwc_grouped::<$simd>(self.1, self.0) }
+            }
+        }
         struct NchwDirect<'a, const K: usize, const ST: usize, const RR: usize>(&'a g::NchwPlane, $simd);
         impl<const K: usize, const ST: usize, const RR: usize> pulp::WithSimd for NchwDirect<'_, K, ST, RR> {
             type Output = ();
@@ -1786,6 +1973,12 @@ macro_rules! dw_entry_points {
             pulp::Simd::vectorize(simd, NhwcGeneric(a, simd))
         }
         /// # Safety
+        /// [`g::NhwcRow`]'s contract for [`g::nhwc_grouped`].
+        unsafe fn nhwc_grouped(a: &g::NhwcRow<'_>) {
+            let simd = token();
+            pulp::Simd::vectorize(simd, NhwcGrouped(a, simd))
+        }
+        /// # Safety
         /// [`g::NchwPlane`]'s contract for a direct `K x K` stride-`ST` undilated kernel.
         unsafe fn nchw_direct<const K: usize, const ST: usize, const RR: usize>(a: &g::NchwPlane) {
             let simd = token();
@@ -1808,8 +2001,9 @@ macro_rules! dw_entry_points {
             DwKernel { name, isa: $isa, lanes: $lanes, nv, shape, entry, pad }
         }
 
-        /// This ISA's depthwise kernels: NHWC then NCHW, specialised shapes then the general one.
-        pub static KERNELS: [DwKernel; 10] = [
+        /// This ISA's depthwise kernels: NHWC then NCHW, specialised shapes then the general one; then the
+        /// grouped NHWC kernel.
+        pub static KERNELS: [DwKernel; 11] = [
             k(
                 concat!("f32_dwconv_3x3s1_", $tile, "c__", $suffix),
                 2,
@@ -1840,6 +2034,7 @@ macro_rules! dw_entry_points {
             k(concat!("f32_dwconv2d_chw_5x5s1__", $suffix), 1, DwShape::K5S1, DwEntry::Nchw(nchw_direct::<5, 1, 4>)),
             k(concat!("f32_dwconv2d_chw_5x5s2__", $suffix), 1, DwShape::K5S2, DwEntry::Nchw(nchw_direct::<5, 2, 2>)),
             k(concat!("f32_dwconv2d_chw_generic__", $suffix), NV, DwShape::Generic, DwEntry::Nchw(nchw_generic)),
+            k(concat!("f32_gconv_generic_", $lanes, "c__", $suffix), 1, DwShape::Grouped, DwEntry::Nhwc(nhwc_grouped)),
         ];
     };
 }

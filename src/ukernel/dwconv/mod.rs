@@ -1,5 +1,5 @@
-//! Depthwise convolution micro-kernel family (groups == c_in): the registry list that feeds dispatch, edge-sweep
-//! tests and benches.
+//! Depthwise convolution micro-kernel family (groups == c_in), and its NHWC kernel for grouped convolutions of a
+//! few channels per group: the registry list that feeds dispatch, edge-sweep tests and benches.
 //!
 //! NHWC kernels ([`generic::NhwcRow`]) compute one output row of one channel tile with channels in the lanes;
 //! NCHW kernels ([`generic::NchwPlane`]) compute output rows of one channel plane with pixels in the lanes.
@@ -40,6 +40,9 @@ pub enum DwShape {
     K5S2,
     /// Any kernel size, stride and dilation.
     Generic,
+    /// Grouped convolution with a few input and output channels per group, as many of each, the groups inside one
+    /// vector (NHWC only; see [`generic::nhwc_grouped`]): any kernel size, stride and dilation.
+    Grouped,
 }
 
 impl DwShape {
@@ -113,7 +116,7 @@ pub fn all() -> impl Iterator<Item = &'static DwKernel> {
     REGISTRY.iter().flat_map(|l| l.iter())
 }
 
-/// The kernel for `isa`, `layout` and `shape` (every [`Isa`] has one for each).
+/// The kernel for `isa`, `layout` and `shape` (every [`Isa`] has one for each, except NCHW [`DwShape::Grouped`]).
 pub fn find(isa: Isa, layout: Layout, shape: DwShape) -> Option<&'static DwKernel> {
     all().find(|k| k.isa == isa && k.layout() == layout && k.shape == shape)
 }
