@@ -1094,28 +1094,30 @@ pub unsafe fn nhwc_generic<S: Simd, const NV: usize>(simd: S, a: &NhwcRow<'_>) {
     }
 }
 
-/// Outputs `ox0 .. ox0 + R` of one tile of the grouped kernel: for each tap `(ky, kx)`, the `R` input vectors,
-/// then for each input channel `i` of a group one weight vector and `R` lane permutes that give every lane its
-/// group's channel `i`. `CHECK` (with `R == 1`) skips taps outside the input row.
+/// Outputs `ox0 .. ox0 + n` (`n <= R`) of one tile of the grouped kernel, any kernel size, stride and dilation:
+/// for each kernel row and each input channel `i` of a group, for each tap `kx`, one weight vector and `R` input
+/// vectors permuted so that every lane holds its own group's channel `i`. `CHECK` skips each output's taps outside
+/// the input row (border blocks keep `R` independent accumulators: one output alone would wait on its FMA chain).
 ///
 /// # Safety
-/// [`NhwcRow`]'s contract with `a.group` channels per group; without `CHECK`, the outputs lie in the interior;
-/// `w` points at the tile's `kh * kw * group` weight vectors.
+/// [`NhwcRow`]'s contract with `a.group == CG`; without `CHECK`, `n == R` and the outputs lie in the interior;
+/// `w` points at the tile's `kh * kw * CG` weight vectors.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn grouped_pixels<S: DwSimd, const R: usize, const M: bool, const CHECK: bool>(
+unsafe fn grouped_pixels<S: DwSimd, const CG: usize, const R: usize, const M: bool, const CHECK: bool>(
     simd: S,
     a: &NhwcRow<'_>,
     epi: Epilogue<S>,
-    idx: &[S::u32s; 16],
+    idx: &[S::u32s; CG],
     bias: S::f32s,
     w: *const f32,
     c0: usize,
     mask: Lanes<S>,
     ox0: usize,
+    n: usize,
 ) {
     let lanes = S::F32_LANES;
-    let (cg, kw) = (a.group, a.kw);
+    let kw = a.kw;
     let mut acc = [bias; R];
     // SAFETY: every load is a present row's pixel inside `0..in_w` (interior, or checked), its tile's enabled lanes;
     // weights stay inside the tile's taps; outputs are this row's pixels (contract).
@@ -1124,24 +1126,70 @@ unsafe fn grouped_pixels<S: DwSimd, const R: usize, const M: bool, const CHECK: 
             if row.is_null() {
                 continue;
             }
-            for kx in 0..kw {
-                let off = kx * a.dilation;
-                if CHECK {
-                    let ix = (ox0 * a.stride + off) as isize - a.pad_left as isize;
-                    if ix < 0 || ix >= a.in_w as isize {
-                        continue;
+            for (i, &ix) in idx.iter().enumerate() {
+                for kx in 0..kw {
+                    let off = kx * a.dilation;
+                    let wv = load::<S>(w.add(((ky * kw + kx) * CG + i) * lanes));
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let col = ((ox0 + r) * a.stride + off) as isize - a.pad_left as isize;
+                        if CHECK && (col < 0 || col >= a.in_w as isize) {
+                            continue;
+                        }
+                        let x = ld::<S, M>(simd, mask, row.add(col as usize * a.x_stride + c0));
+                        *acc = simd.mul_add_e_f32s(simd.permute(x, ix), wv, *acc);
                     }
                 }
-                let mut xv = [simd.splat_f32s(0.0); R];
-                for (r, v) in xv.iter_mut().enumerate() {
-                    let ix = (ox0 + r) * a.stride + off - a.pad_left;
-                    *v = ld::<S, M>(simd, mask, row.add(ix * a.x_stride + c0));
-                }
-                let wt = w.add((ky * kw + kx) * cg * lanes);
-                for (i, &ix) in idx.iter().enumerate().take(cg) {
-                    let wv = load::<S>(wt.add(i * lanes));
-                    for r in 0..R {
-                        acc[r] = simd.mul_add_e_f32s(simd.permute(xv[r], ix), wv, acc[r]);
+            }
+        }
+        for (r, v) in acc.into_iter().enumerate().take(n) {
+            epi.finish::<M>(simd, v, a.y, a.res, (ox0 + r) * a.y_stride + c0, mask);
+        }
+    }
+}
+
+/// [`grouped_pixels`] for interior outputs of a 3-wide, stride-1, undilated kernel: the `R + 2` input vectors of a
+/// kernel row are permuted once per group channel and each serves the (up to) three outputs whose taps it is, in
+/// the same `(ky, i, kx)` order per output: a third of the permutes.
+///
+/// # Safety
+/// As [`grouped_pixels`] without `CHECK`, with `a.kw == 3`, `a.stride == 1`, `a.dilation == 1`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn grouped_pixels_k3s1<S: DwSimd, const CG: usize, const R: usize, const M: bool>(
+    simd: S,
+    a: &NhwcRow<'_>,
+    epi: Epilogue<S>,
+    idx: &[S::u32s; CG],
+    bias: S::f32s,
+    w: *const f32,
+    c0: usize,
+    mask: Lanes<S>,
+    ox0: usize,
+) {
+    let lanes = S::F32_LANES;
+    let mut acc = [bias; R];
+    // SAFETY: as `grouped_pixels`: interior outputs read input columns `ox0 - pad_left ..` `+ R + 2`, inside the row.
+    unsafe {
+        for (ky, &row) in a.rows.iter().enumerate() {
+            if row.is_null() {
+                continue;
+            }
+            let x0 = row.add((ox0 - a.pad_left) * a.x_stride + c0);
+            // The R + 2 columns, as a fixed-size array the compiler keeps in registers.
+            let mut xv = [[simd.splat_f32s(0.0); 2]; R];
+            for (j, v) in xv.iter_mut().flatten().enumerate().take(R + 2) {
+                *v = ld::<S, M>(simd, mask, x0.add(j * a.x_stride));
+            }
+            let xs = |j: usize| xv[j / 2][j % 2];
+            let wt = w.add(ky * 3 * CG * lanes);
+            for (i, &ix) in idx.iter().enumerate() {
+                let wv = [0, 1, 2].map(|kx| load::<S>(wt.add((kx * CG + i) * lanes)));
+                for j in 0..R + 2 {
+                    let p = simd.permute(xs(j), ix);
+                    for (kx, &wk) in wv.iter().enumerate() {
+                        if j >= kx && j - kx < R {
+                            acc[j - kx] = simd.mul_add_e_f32s(p, wk, acc[j - kx]);
+                        }
                     }
                 }
             }
@@ -1152,8 +1200,7 @@ unsafe fn grouped_pixels<S: DwSimd, const R: usize, const M: bool, const CHECK: 
     }
 }
 
-/// Outputs per step of [`nhwc_grouped`] over the interior: `R` accumulators and `R` input vectors next to up to
-/// 16 lane-index vectors.
+/// Outputs per step of [`nhwc_grouped`] over the interior.
 pub const GROUPED_R: usize = 4;
 
 /// NHWC kernel for grouped convolutions of `a.group` input and output channels per group, `1 < group <= lanes`
@@ -1162,26 +1209,46 @@ pub const GROUPED_R: usize = 4;
 /// every lane holds its own group's channel (one `vpermps`), times a weight vector: the group's channels stay in
 /// the lanes instead of a GEMM whose rows would be one group's few channels. Weights per tile: `[bias lanes][kh *
 /// kw taps][group][lanes]`, lane `c` of input channel `i` holding output channel `c`'s weight for its group's
-/// channel `i`. Arithmetic per output: `acc = bias`, one multiply-add per (tap, group channel) in `(ky, kx, i)`
+/// channel `i`. Arithmetic per output: `acc = bias`, one multiply-add per (tap, group channel) in `(ky, i, kx)`
 /// order, skipping padded taps, then the residual and the clamp.
 ///
 /// # Safety
 /// [`NhwcRow`]'s contract for `nv == 1`, `head == 0`, with `a.group` as above.
 #[inline(always)]
 pub unsafe fn nhwc_grouped<S: DwSimd>(simd: S, a: &NhwcRow<'_>) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        match a.group {
+            2 => grouped_row::<S, 2>(simd, a),
+            4 => grouped_row::<S, 4>(simd, a),
+            8 => grouped_row::<S, 8>(simd, a),
+            16 => grouped_row::<S, 16>(simd, a),
+            g => unreachable!("grouped kernel called for {g} channels per group"),
+        }
+    }
+}
+
+/// [`nhwc_grouped`] for `CG` channels per group.
+///
+/// # Safety
+/// As [`nhwc_grouped`], `a.group == CG`.
+#[inline(always)]
+unsafe fn grouped_row<S: DwSimd, const CG: usize>(simd: S, a: &NhwcRow<'_>) {
     let lanes = S::F32_LANES;
-    let cg = a.group;
-    debug_assert!(cg >= 1 && cg <= lanes && lanes.is_multiple_of(cg) && a.head == 0);
+    debug_assert!(a.group == CG && CG <= lanes && lanes.is_multiple_of(CG) && a.head == 0);
     debug_assert_tiles::<S, 1>(a);
     let epi = Epilogue::new(simd, a.min, a.max);
-    // Lane `c` of permute `i` takes lane `c - c % cg + i`: its group's channel `i`.
-    let idx: [S::u32s; 16] = core::array::from_fn(|i| {
-        let t: [u32; 16] = core::array::from_fn(|c| if c < lanes { (c - c % cg + i % cg) as u32 } else { 0 });
+    // Lane `c` of permute `i` takes lane `c - c % CG + i`: its group's channel `i`.
+    // Opaque to the optimiser: with the indices known it splits many of these permutes into two shuffles (an
+    // in-lane `vshufps` and a `vpermpd`), both on the port that one `vpermps` takes.
+    let idx: [S::u32s; CG] = core::hint::black_box(core::array::from_fn(|i| {
+        let t: [u32; 16] = core::array::from_fn(|c| if c < lanes { (c - c % CG + i) as u32 } else { 0 });
         lane_index::<S>(&t)
-    });
+    }));
     let lo = a.ox_lo.min(a.ow);
     let hi = a.ox_hi.clamp(lo, a.ow);
-    let taps = a.rows.len() * a.kw;
+    let k3s1 = a.kw == 3 && a.stride == 1 && a.dilation == 1;
+    debug_assert!(a.w_stride >= (1 + a.rows.len() * a.kw * CG) * lanes);
     // SAFETY: forwarded contract; interior outputs skip the bounds checks.
     unsafe {
         for t in 0..a.tiles {
@@ -1191,25 +1258,48 @@ pub unsafe fn nhwc_grouped<S: DwSimd>(simd: S, a: &NhwcRow<'_>) {
             let wt = a.w.add(t * a.w_stride);
             let bias = load::<S>(wt);
             let (w, c0) = (wt.add(lanes), t * lanes);
-            debug_assert!(a.w_stride >= (1 + taps * cg) * lanes);
             macro_rules! row {
                 ($m:literal) => {{
+                    // The left border, then blocks of R interior outputs through the unchecked loops, then the rest
+                    // of the row (the right border and the interior outputs short of a block) through the checked
+                    // one, in blocks of up to R outputs (4 for 3: outputs past the row are computed from the taps
+                    // inside it and not stored) or fewer.
+                    const R: usize = GROUPED_R;
+                    // A macro, not a closure: a closure would be a function of its own, compiled without the
+                    // backend's target features.
+                    macro_rules! checked {
+                        ($ox:expr, $n:expr) => {
+                            match $n {
+                                1 => {
+                                    grouped_pixels::<S, CG, 1, $m, true>(simd, a, epi, &idx, bias, w, c0, mask, $ox, 1)
+                                }
+                                2 => {
+                                    grouped_pixels::<S, CG, 2, $m, true>(simd, a, epi, &idx, bias, w, c0, mask, $ox, 2)
+                                }
+                                n => {
+                                    grouped_pixels::<S, CG, R, $m, true>(simd, a, epi, &idx, bias, w, c0, mask, $ox, n)
+                                }
+                            }
+                        };
+                    }
                     let mut ox = 0;
                     while ox < lo {
-                        grouped_pixels::<S, 1, $m, true>(simd, a, epi, &idx, bias, w, c0, mask, ox);
-                        ox += 1;
+                        let n = R.min(lo - ox);
+                        checked!(ox, n);
+                        ox += n;
                     }
-                    while ox + GROUPED_R <= hi {
-                        grouped_pixels::<S, GROUPED_R, $m, false>(simd, a, epi, &idx, bias, w, c0, mask, ox);
-                        ox += GROUPED_R;
-                    }
-                    while ox < hi {
-                        grouped_pixels::<S, 1, $m, false>(simd, a, epi, &idx, bias, w, c0, mask, ox);
-                        ox += 1;
+                    while ox + R <= hi {
+                        if k3s1 {
+                            grouped_pixels_k3s1::<S, CG, R, $m>(simd, a, epi, &idx, bias, w, c0, mask, ox);
+                        } else {
+                            grouped_pixels::<S, CG, R, $m, false>(simd, a, epi, &idx, bias, w, c0, mask, ox, R);
+                        }
+                        ox += R;
                     }
                     while ox < a.ow {
-                        grouped_pixels::<S, 1, $m, true>(simd, a, epi, &idx, bias, w, c0, mask, ox);
-                        ox += 1;
+                        let n = R.min(a.ow - ox);
+                        checked!(ox, n);
+                        ox += n;
                     }
                 }};
             }
