@@ -1,6 +1,7 @@
-//! Grouped NHWC convolutions of a few channels per group (`grouped-nhwc`): which layers take the kernel, sweeps of
-//! group sizes, channel tails, borders, strides, dilation and the fused epilogue on every ISA under test
-//! (`SIMDCONV_TEST_ISA`), thread-count determinism and a proptest, all against the f64 reference.
+//! Grouped convolutions of a few channels per group (`grouped-nhwc`, `grouped-nchw`): which layers take the
+//! kernels, sweeps of group sizes, channel tails, borders, strides, dilation and the fused epilogue in both layouts
+//! on every ISA under test (`SIMDCONV_TEST_ISA`), thread-count determinism and a proptest, all against the f64
+//! reference.
 mod common;
 
 use common::{Clamp, Residual};
@@ -8,15 +9,30 @@ use proptest::prelude::*;
 use simdconv::ukernel::dwconv::{self, DwShape};
 use simdconv::*;
 
-/// SIMD lanes of `isa`'s grouped kernel.
+/// SIMD lanes of `isa`'s grouped NHWC kernel.
 fn lanes_of(isa: Isa) -> usize {
     dwconv::find(isa, Layout::Nhwc, DwShape::Grouped).expect("every ISA has a grouped NHWC kernel").lanes
 }
 
-/// Group sizes the grouped kernel takes on `isa`: the divisors of its lanes from 2 on.
-fn group_sizes(isa: Isa) -> Vec<usize> {
-    let l = lanes_of(isa);
-    (2..=l).filter(|g| l.is_multiple_of(*g)).collect()
+/// Group sizes the grouped kernel takes on `isa` in `layout`: NHWC the divisors of its lanes from 2 on (none for
+/// one lane), NCHW 2, 4, 8 and 16.
+fn group_sizes(isa: Isa, layout: Layout) -> Vec<usize> {
+    match layout {
+        Layout::Nhwc => {
+            let l = lanes_of(isa);
+            (2..=l).filter(|g| l.is_multiple_of(*g)).collect()
+        }
+        Layout::Nchw => vec![2, 4, 8, 16],
+    }
+}
+
+const LAYOUTS: [Layout; 2] = [Layout::Nhwc, Layout::Nchw];
+
+fn algo_name(layout: Layout) -> &'static str {
+    match layout {
+        Layout::Nhwc => "grouped-nhwc",
+        Layout::Nchw => "grouped-nchw",
+    }
 }
 
 /// A grouped NHWC layer of `groups` groups of `cg` channels, `k` square, OHWI weights.
@@ -35,67 +51,82 @@ fn algorithm(p: &Conv2dParams, isa: Isa, finite: bool) -> &'static str {
 }
 
 #[test]
-fn registry_has_a_grouped_nhwc_kernel_for_every_isa_and_no_nchw_one() {
+fn registry_has_grouped_kernels_for_every_isa() {
     for isa in Isa::ALL {
         if dwconv::all().all(|k| k.isa != isa) {
             continue;
         }
-        let k = dwconv::find(isa, Layout::Nhwc, DwShape::Grouped).unwrap_or_else(|| panic!("{isa}"));
-        assert_eq!(k.nv, 1, "{}", k.name);
-        assert!(k.name.contains("gconv"), "{}", k.name);
-        assert!(dwconv::find(isa, Layout::Nchw, DwShape::Grouped).is_none(), "{isa}");
+        for layout in LAYOUTS {
+            let k = dwconv::find(isa, layout, DwShape::Grouped).unwrap_or_else(|| panic!("{isa} {layout:?}"));
+            assert_eq!(k.nv, 1, "{}", k.name);
+            assert!(k.name.contains("gconv") && !k.reads_in_place(), "{}", k.name);
+        }
     }
 }
 
 #[test]
-fn which_layers_take_the_grouped_kernel() {
+fn which_layers_take_the_grouped_kernels() {
     for isa in common::isas() {
-        let l = lanes_of(isa);
-        for cg in group_sizes(isa) {
-            assert_eq!(algorithm(&grouped(6, 6, cg, 3, 3), isa, true), "grouped-nhwc", "{isa} {cg}");
-            assert_eq!(algorithm(&grouped(6, 6, cg, 3, 1), isa, true), "grouped-nhwc", "{isa} {cg} 1x1");
-            // Non-finite weights multiply the padding: the GEMM path, which does.
-            assert_ne!(algorithm(&grouped(6, 6, cg, 3, 3), isa, false), "grouped-nhwc", "{isa} {cg}");
-            // NCHW, and groups of unequal input and output channels, take the GEMM path.
-            let nchw = grouped(6, 6, cg, 3, 3).layout(Layout::Nchw).weight_layout(WeightLayout::Oihw);
-            assert_eq!(algorithm(&nchw, isa, true), "im2col-gemm-nchw", "{isa} {cg}");
-            let mut uneven = grouped(6, 6, cg, 3, 3);
-            uneven.c_out = 2 * cg * 3;
-            assert_ne!(algorithm(&uneven, isa, true), "grouped-nhwc", "{isa} {cg}");
+        for layout in LAYOUTS {
+            let want = algo_name(layout);
+            let at = |p: Conv2dParams| p.layout(layout);
+            for cg in group_sizes(isa, layout) {
+                assert_eq!(algorithm(&at(grouped(6, 6, cg, 3, 3)), isa, true), want, "{isa} {cg}");
+                assert_eq!(algorithm(&at(grouped(6, 6, cg, 3, 1)), isa, true), want, "{isa} {cg} 1x1");
+                // Non-finite weights multiply the padding: the GEMM path, which does.
+                assert_ne!(algorithm(&at(grouped(6, 6, cg, 3, 3)), isa, false), want, "{isa} {cg}");
+                // Groups of unequal input and output channels take the GEMM path.
+                let mut uneven = at(grouped(6, 6, cg, 3, 3));
+                uneven.c_out = 2 * cg * 3;
+                assert_ne!(algorithm(&uneven, isa, true), want, "{isa} {cg}");
+            }
+            // Groups that straddle vectors (NHWC), or are not a power of two up to 16 (NCHW): the GEMM path.
+            let l = lanes_of(isa);
+            for cg in [3, 12, l + 1, 2 * l.max(16)] {
+                if !group_sizes(isa, layout).contains(&cg) {
+                    assert_ne!(algorithm(&at(grouped(6, 6, cg, 3, 3)), isa, true), want, "{isa} {cg}");
+                }
+            }
+            // One group is a plain convolution; one channel a group is depthwise.
+            assert_ne!(algorithm(&at(grouped(6, 6, 4, 1, 3)), isa, true), want, "{isa}");
+            let dw = if layout == Layout::Nhwc { "depthwise-nhwc" } else { "depthwise-nchw" };
+            assert_eq!(algorithm(&at(grouped(6, 6, 1, 8, 3)), isa, true), dw, "{isa}");
         }
-        // Groups that straddle vectors, or wider than one: the GEMM path.
-        for cg in [3, 2 * l, l + 1] {
-            assert_ne!(algorithm(&grouped(6, 6, cg, 3, 3), isa, true), "grouped-nhwc", "{isa} {cg}");
-        }
-        // One group is a plain convolution; one channel a group is depthwise.
-        assert_ne!(algorithm(&grouped(6, 6, 4, 1, 3), isa, true), "grouped-nhwc", "{isa}");
-        assert_eq!(algorithm(&grouped(6, 6, 1, 8, 3), isa, true), "depthwise-nhwc", "{isa}");
     }
 }
 
-/// Every group size, channel counts around the vector (one group, a partial vector, whole vectors and a tail),
-/// widths 1..=k+3 with every left/right padding, strides 1 and 2, 3x3 and 5x5 and 1x1.
+/// Group counts around a vector of `cg`-channel groups: a partial vector, whole ones and a tail.
+fn group_counts(isa: Isa, cg: usize) -> Vec<usize> {
+    let per_vector = (lanes_of(isa) / cg).max(1);
+    let mut v = vec![2, per_vector, per_vector + 1, 3 * per_vector - 1];
+    v.retain(|&g| g >= 2);
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Every group size, channel counts around the vector, widths 1..=k+3 with left/right paddings, strides 1 and 2,
+/// 3x3 and 5x5 and 1x1, both layouts.
 #[test]
 fn sweep_groups_tails_and_borders() {
     for isa in common::isas() {
-        let l = lanes_of(isa);
-        for cg in group_sizes(isa) {
-            let per_vector = l / cg;
-            let mut group_counts = vec![1, per_vector, per_vector + 1, 3 * per_vector - 1];
-            group_counts.retain(|&g| g >= 2);
-            group_counts.dedup();
-            for &groups in &group_counts {
-                for (k, st) in [(3, 1), (3, 2), (5, 1), (1, 1), (1, 2)] {
-                    for size in 1..=k + 3 {
-                        for a in 0..k {
-                            for b in [0, k - 1] {
-                                let p =
-                                    grouped(k + 1, size, cg, groups, k).stride(st, st).padding(1.min(k - 1), a, 0, b);
-                                if p.validate().is_err() {
-                                    continue;
+        for layout in LAYOUTS {
+            for cg in group_sizes(isa, layout) {
+                for groups in group_counts(isa, cg) {
+                    for (k, st) in [(3, 1), (3, 2), (5, 1), (1, 1), (1, 2)] {
+                        for size in 1..=k + 3 {
+                            for a in 0..k {
+                                for b in [0, k - 1] {
+                                    let p = grouped(k + 1, size, cg, groups, k)
+                                        .stride(st, st)
+                                        .padding(1.min(k - 1), a, 0, b)
+                                        .layout(layout);
+                                    if p.validate().is_err() {
+                                        continue;
+                                    }
+                                    common::check(&p, isa, true, Residual::None, Clamp::None, 1)
+                                        .unwrap_or_else(|e| panic!("{e}"));
                                 }
-                                common::check(&p, isa, true, Residual::None, Clamp::None, 1)
-                                    .unwrap_or_else(|e| panic!("{e}"));
                             }
                         }
                     }
@@ -105,29 +136,39 @@ fn sweep_groups_tails_and_borders() {
     }
 }
 
-/// Interior runs of every length around the kernel's outputs per step, with dilation, asymmetric kernels and
-/// padding, batches, and the fused epilogue (bias, residual separate and in place, clamps).
+/// Row lengths around the kernels' outputs per step (NHWC: 4 pixels; NCHW: up to four vectors), with dilation,
+/// asymmetric kernels and padding, batches, and the fused epilogue (bias, residual separate and in place, clamps).
 #[test]
-fn interior_lengths_dilation_and_epilogue() {
+fn row_lengths_dilation_and_epilogue() {
     let epilogues = [
         (true, Residual::None, Clamp::None),
         (true, Residual::Separate, Clamp::Relu6),
         (false, Residual::InPlace, Clamp::Range(-0.25, 0.5)),
     ];
     for isa in common::isas() {
-        for cg in group_sizes(isa) {
-            for width in 1..=2 * dwconv::generic::GROUPED_R + 3 {
-                for (i, &(bias, residual, clamp)) in epilogues.iter().enumerate() {
-                    let p = Conv2dParams::new(5, width + 2, 3 * cg, 3 * cg, 3, 2)
-                        .groups(3)
-                        .batch(1 + i % 2)
-                        .dilation(1 + i % 2, 1 + (i + 1) % 2)
-                        .padding(1, 1, 0, i)
-                        .layout(Layout::Nhwc);
-                    if p.validate().is_err() {
-                        continue;
+        let l = lanes_of(isa);
+        for layout in LAYOUTS {
+            let widths: Vec<usize> = match layout {
+                Layout::Nhwc => (1..=2 * dwconv::generic::GROUPED_R + 3).collect(),
+                Layout::Nchw => [1, 2, l - 1, l, l + 1, 2 * l + 1, 4 * l - 1, 4 * l, 4 * l + 1, 5 * l + 3]
+                    .into_iter()
+                    .filter(|&w| w >= 1)
+                    .collect(),
+            };
+            for cg in group_sizes(isa, layout) {
+                for &width in &widths {
+                    for (i, &(bias, residual, clamp)) in epilogues.iter().enumerate() {
+                        let p = Conv2dParams::new(5, width + 2, 3 * cg, 3 * cg, 3, 2)
+                            .groups(3)
+                            .batch(1 + i % 2)
+                            .dilation(1 + i % 2, 1 + (i + 1) % 2)
+                            .padding(1, 1, 0, i)
+                            .layout(layout);
+                        if p.validate().is_err() {
+                            continue;
+                        }
+                        common::check(&p, isa, bias, residual, clamp, 1).unwrap_or_else(|e| panic!("{e}"));
                     }
-                    common::check(&p, isa, bias, residual, clamp, 1).unwrap_or_else(|e| panic!("{e}"));
                 }
             }
         }
@@ -138,11 +179,13 @@ fn interior_lengths_dilation_and_epilogue() {
 #[test]
 fn every_weight_layout() {
     for isa in common::isas() {
-        // One lane (the portable kernels) has no group sizes: the GEMM path serves every grouped layer.
-        let Some(&cg) = group_sizes(isa).first() else { continue };
-        for wl in [WeightLayout::Ohwi, WeightLayout::Oihw, WeightLayout::Hwio] {
-            let p = grouped(7, 9, cg, 5, 3).padding(1, 1, 1, 1).weight_layout(wl);
-            common::check(&p, isa, true, Residual::None, Clamp::None, 1).unwrap_or_else(|e| panic!("{wl:?}: {e}"));
+        for layout in LAYOUTS {
+            // One lane (the portable kernels) has no NHWC group sizes: the GEMM path serves those layers.
+            let Some(&cg) = group_sizes(isa, layout).first() else { continue };
+            for wl in [WeightLayout::Ohwi, WeightLayout::Oihw, WeightLayout::Hwio] {
+                let p = grouped(7, 9, cg, 5, 3).padding(1, 1, 1, 1).weight_layout(wl).layout(layout);
+                common::check(&p, isa, true, Residual::None, Clamp::None, 1).unwrap_or_else(|e| panic!("{wl:?}: {e}"));
+            }
         }
     }
 }
@@ -151,20 +194,23 @@ fn every_weight_layout() {
 #[test]
 fn thread_count_does_not_change_results() {
     for isa in common::isas() {
-        for (h, cg, groups) in [(28, 4, 32), (14, 8, 32), (19, 2, 24)] {
-            if !group_sizes(isa).contains(&cg) {
-                continue;
-            }
-            let p = grouped(h, h, cg, groups, 3).padding(1, 1, 1, 1);
-            common::check(&p, isa, true, Residual::Separate, Clamp::Relu, 2).unwrap_or_else(|e| panic!("{e}"));
-            let s = p.validate().unwrap();
-            let (w, x) = (common::data(s.weight_len, 5), common::data(s.input_len, 6));
-            let conv = Conv2d::with_options(p, &w, None, PlanOptions { isa: Some(isa), ..Default::default() }).unwrap();
-            assert_eq!(conv.kernel_choice().algorithm, "grouped-nhwc");
-            let one = common::run_plain(&conv, &x, 1);
-            for threads in [2, 3, 0] {
-                common::same_bits(&one, &common::run_plain(&conv, &x, threads))
-                    .unwrap_or_else(|e| panic!("{isa} {p:?} {threads} threads: {e}"));
+        for layout in LAYOUTS {
+            for (h, cg, groups) in [(28, 4, 32), (14, 8, 32), (19, 2, 24), (9, 16, 8)] {
+                if !group_sizes(isa, layout).contains(&cg) {
+                    continue;
+                }
+                let p = grouped(h, h, cg, groups, 3).padding(1, 1, 1, 1).layout(layout);
+                common::check(&p, isa, true, Residual::Separate, Clamp::Relu, 2).unwrap_or_else(|e| panic!("{e}"));
+                let s = p.validate().unwrap();
+                let (w, x) = (common::data(s.weight_len, 5), common::data(s.input_len, 6));
+                let opts = PlanOptions { isa: Some(isa), ..Default::default() };
+                let conv = Conv2d::with_options(p, &w, None, opts).unwrap();
+                assert_eq!(conv.kernel_choice().algorithm, algo_name(layout));
+                let one = common::run_plain(&conv, &x, 1);
+                for threads in [2, 3, 0] {
+                    common::same_bits(&one, &common::run_plain(&conv, &x, threads))
+                        .unwrap_or_else(|e| panic!("{isa} {p:?} {threads} threads: {e}"));
+                }
             }
         }
     }
@@ -175,11 +221,12 @@ prop_compose! {
         cg_pow in 1..=4u32,
         groups in 2..=9usize,
         batch in 1..=2usize,
-        (h, w) in (1..=9usize, 1..=12usize),
+        (h, w) in (1..=9usize, 1..=40usize),
         (kh, kw) in (1..=4usize, 1..=4usize),
         (sh, sw) in (1..=3usize, 1..=3usize),
         (dh, dw) in (1..=2usize, 1..=2usize),
         pads in (0..=2usize, 0..=2usize, 0..=2usize, 0..=2usize),
+        layout in prop_oneof![Just(Layout::Nhwc), Just(Layout::Nchw)],
         bias in any::<bool>(),
         residual in prop_oneof![Just(Residual::None), Just(Residual::Separate), Just(Residual::InPlace)],
         clamp in prop_oneof![Just(Clamp::None), Just(Clamp::Relu), Just(Clamp::Relu6)],
@@ -193,7 +240,7 @@ prop_compose! {
             .stride(sh, sw)
             .dilation(dh, dw)
             .padding(pads.0, pads.1, pads.2, pads.3)
-            .layout(Layout::Nhwc);
+            .layout(layout);
         (p, bias, residual, clamp, threads, seed)
     }
 }
@@ -201,7 +248,8 @@ prop_compose! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: common::cases(128), ..ProptestConfig::default() })]
 
-    /// Any kernel, stride, dilation and padding, group sizes 2..16 (those beyond an ISA's lanes take the GEMM path).
+    /// Any kernel, stride, dilation and padding, group sizes 2..16, both layouts (group sizes beyond an ISA's lanes
+    /// take the GEMM path in NHWC).
     #[test]
     fn grouped_matches_reference((p, bias, residual, clamp, threads, seed) in grouped_case()) {
         prop_assume!(p.validate().is_ok());

@@ -23,21 +23,21 @@ impl Depthwise {
         p.groups == p.c_in
     }
 
-    /// Whether the grouped NHWC kernel ([`DwShape::Grouped`]) serves these parameters for `isa`: NHWC, groups of
-    /// as many input as output channels, more than one and at most [`GROUPED_MAX_CHANNELS`], dividing the kernel's
-    /// lanes (so that every vector holds whole groups). Fewer channels per group leave a GEMM per group with rows
-    /// of a few floats and tiles mostly padding: ResNeXt-50's 3x3 layers (32 groups of 4 channels at 56x56, 8 at
-    /// 28x28) ran at 5.4 and 36 GFLOP/s through it on an Intel Xeon (AVX-512, one thread).
+    /// Whether a grouped kernel ([`DwShape::Grouped`]) serves these parameters for `isa`: groups of as many input
+    /// as output channels, more than one and at most [`GROUPED_MAX_CHANNELS`]; in NHWC dividing the kernel's lanes
+    /// (so that every vector holds whole groups), in NCHW 2, 4, 8 or 16. Such groups leave a GEMM per group with
+    /// rows of a few floats and tiles mostly padding: ResNeXt-50's 3x3 layers (32 groups of 4 channels at 56x56, 8
+    /// at 28x28) ran at 5.4 and 36 GFLOP/s NHWC, 19.5 and 30 NCHW, through it on an Intel Xeon (AVX-512, one
+    /// thread).
     pub fn applies_grouped(p: &Conv2dParams, s: &Shape, isa: Isa) -> bool {
         let cg = s.cin_g;
-        let lanes = dwconv::find(isa, Layout::Nhwc, DwShape::Grouped).map_or(0, |k| k.lanes);
-        p.layout == Layout::Nhwc
-            && p.groups > 1
-            && s.cout_g == cg
-            && cg > 1
-            && cg <= GROUPED_MAX_CHANNELS
-            && cg <= lanes
-            && lanes.is_multiple_of(cg)
+        let Some(k) = dwconv::find(isa, p.layout, DwShape::Grouped) else { return false };
+        let fits = match p.layout {
+            Layout::Nhwc => cg <= k.lanes && k.lanes.is_multiple_of(cg),
+            // Pixels in the lanes: any of the kernel's group sizes.
+            Layout::Nchw => cg.is_power_of_two(),
+        };
+        p.groups > 1 && s.cout_g == cg && cg > 1 && cg <= GROUPED_MAX_CHANNELS && fits
     }
 
     /// The depthwise plan (or the grouped one where [`Depthwise::applies_grouped`]), or `None` where its NCHW row
@@ -73,6 +73,7 @@ impl Depthwise {
     pub fn algorithm(&self) -> &'static str {
         match self {
             Depthwise::Nhwc(d) if d.kernel.shape == DwShape::Grouped => "grouped-nhwc",
+            Depthwise::Nchw(d) if d.kernel.shape == DwShape::Grouped => "grouped-nchw",
             Depthwise::Nhwc(_) => "depthwise-nhwc",
             Depthwise::Nchw(_) => "depthwise-nchw",
         }
@@ -444,6 +445,8 @@ pub(crate) struct DwNchw {
     flat: Vec<u32>,
     /// Output rows per prepared block of the row-preparing kernels (at most [`NCHW_BLOCK_ROWS`]).
     block_rows: usize,
+    /// Channels per group of the grouped kernel (1 for depthwise).
+    group: usize,
 }
 
 impl DwNchw {
@@ -456,12 +459,26 @@ impl DwNchw {
         bias: Option<&[f32]>,
     ) -> Result<Option<Self>> {
         let taps = p.kernel_height * p.kernel_width;
+        // Grouped: `cg` input channels a group, the weights of a group as `[i][ky][kx][j]` (`NchwPlane::group`).
+        let cg = if kernel.shape == DwShape::Grouped { s.cin_g } else { 1 };
         let mut w = Vec::new();
-        w.try_reserve_exact(p.c_out * taps)?;
-        for o in 0..p.c_out {
-            for ky in 0..p.kernel_height {
-                for kx in 0..p.kernel_width {
-                    w.push(weights[p.weight_index(o, 0, ky, kx)]);
+        w.try_reserve_exact(p.c_out.checked_mul(taps * cg).ok_or(Error::OutOfMemory)?)?;
+        if cg == 1 {
+            for o in 0..p.c_out {
+                for ky in 0..p.kernel_height {
+                    for kx in 0..p.kernel_width {
+                        w.push(weights[p.weight_index(o, 0, ky, kx)]);
+                    }
+                }
+            }
+        } else {
+            for g in 0..p.groups {
+                for i in 0..cg {
+                    for ky in 0..p.kernel_height {
+                        for kx in 0..p.kernel_width {
+                            w.extend((0..cg).map(|j| weights[p.weight_index(g * cg + j, i, ky, kx)]));
+                        }
+                    }
                 }
             }
         }
@@ -480,8 +497,9 @@ impl DwNchw {
             (s.out_width.div_ceil(l) * l + (p.kernel_width - 1) * p.dilation_width / p.stride_width).max(prep);
         let x_row = p.stride_width.checked_mul(x_phase).ok_or(Error::OutOfMemory)?;
         // The largest block of output rows whose prepared input rows fit the scratch bound.
-        let fits =
-            |b: usize| nchw_rows_in(p, b).min(p.in_height).checked_mul(x_row).is_some_and(|n| n <= NCHW_SCRATCH_MAX);
+        let fits = |b: usize| {
+            nchw_rows_in(p, b).min(p.in_height).checked_mul(x_row * cg).is_some_and(|n| n <= NCHW_SCRATCH_MAX)
+        };
         let block_rows = if kernel.reads_in_place() {
             NCHW_BLOCK_ROWS
         } else {
@@ -515,7 +533,7 @@ impl DwNchw {
         } else {
             Vec::new()
         };
-        Ok(Some(DwNchw { kernel, f, w, bias: b, zero, x_phase, x_row, flat, block_rows }))
+        Ok(Some(DwNchw { kernel, f, w, bias: b, zero, x_phase, x_row, flat, block_rows, group: cg }))
     }
 
     /// # Safety
@@ -567,7 +585,14 @@ impl DwNchw {
             flat: core::ptr::null(),
             planes: 1,
             biases: core::ptr::null(),
+            group: 1,
+            x_plane: 0,
+            y_plane: 0,
         };
+        if self.group > 1 {
+            // SAFETY: forwarded contract.
+            return unsafe { self.run_grouped(p, s, x, threads, &plane) };
+        }
         let direct = self.kernel.reads_in_place();
         run_tasks(pb.count() * rcount, threads, |t| {
             let rows = rb.range(t % rcount);
@@ -647,6 +672,76 @@ impl DwNchw {
                     oy0 = oy1;
                 }
                 o += 1;
+            }
+            Ok(())
+        })
+    }
+
+    /// [`DwNchw::run`] for the grouped kernel: tasks over (image, group) units and row blocks; each block prepares
+    /// the rows of the group's `group` input planes side by side in its scratch, then one call computes the
+    /// group's output planes.
+    ///
+    /// # Safety
+    /// As [`Depthwise::run`]; `plane` is `run`'s per-call constructor (it holds the output and residual).
+    unsafe fn run_grouped(
+        &self,
+        p: &Conv2dParams,
+        s: &Shape,
+        x: *const f32,
+        threads: usize,
+        plane: &(dyn Fn(*const f32, usize, usize, usize, usize, usize, usize) -> NchwPlane + Sync),
+    ) -> Result<()> {
+        let (oh, ow) = (s.out_height, s.out_width);
+        let (ih, iw) = (p.in_height, p.in_width);
+        let (cg, taps) = (self.group, p.kernel_height * p.kernel_width);
+        let (pb, rb) = task_blocks(p.batch * p.groups, oh, threads, 16);
+        let rcount = rb.count();
+        let xp = SendPtr(x as *mut f32);
+        run_tasks(pb.count() * rcount, threads, |t| {
+            let rows = rb.range(t % rcount);
+            let block = self.block_rows.min(rows.len());
+            // One plane's prepared rows; the group's planes one after the other. Zeroed once (see `run`).
+            let slot = nchw_rows_in(p, block).min(ih) * self.x_row;
+            let mut scratch = AlignedBuf::zeroed(cg * slot)?;
+            for u in pb.range(t / rcount) {
+                let (n, g) = (u / p.groups, u % p.groups);
+                let o = g * cg;
+                let xc = (n * p.c_in + g * cg) * ih * iw;
+                let yc = (n * p.c_out + o) * oh * ow;
+                let mut oy0 = rows.start;
+                while oy0 < rows.end {
+                    let oy1 = (oy0 + block).min(rows.end);
+                    let first = (oy0 * p.stride_height) as isize - p.pad_top as isize;
+                    let iy0 = (first.max(0) as usize).min(ih);
+                    let iy1 = ((first + nchw_rows_in(p, oy1 - oy0) as isize).max(0) as usize).clamp(iy0, ih);
+                    if iy1 > iy0 {
+                        for i in 0..cg {
+                            let prep = PadRows {
+                                // SAFETY: row iy0 < ih of input plane (n, g * cg + i) is inside the input.
+                                src: unsafe { xp.get().add(xc + i * ih * iw + iy0 * iw) },
+                                rows: iy1 - iy0,
+                                in_w: iw,
+                                stride: p.stride_width,
+                                pad_left: p.pad_left,
+                                // SAFETY: slot i of the scratch (`cg` slots).
+                                dst: unsafe { scratch.as_mut_slice().as_mut_ptr().add(i * slot) },
+                                x_phase: self.x_phase,
+                            };
+                            // SAFETY: rows iy0..iy1 of the plane exist; the slot holds that many prepared rows.
+                            unsafe { (self.kernel.pad)(&prep) };
+                        }
+                    }
+                    let mut a = plane(scratch.as_slice().as_ptr(), iy0, self.x_row, o, yc, oy0, oy1);
+                    a.group = cg;
+                    a.x_plane = slot;
+                    a.y_plane = oh * ow;
+                    a.w = self.w[o * taps * cg..].as_ptr();
+                    a.biases = self.bias[o..].as_ptr();
+                    // SAFETY: every image row that rows oy0..oy1 read is prepared in each plane's slot; the group's
+                    // weights and biases exist; this task alone writes rows oy0..oy1 of the group's output planes.
+                    unsafe { (self.f)(&a) };
+                    oy0 = oy1;
+                }
             }
             Ok(())
         })

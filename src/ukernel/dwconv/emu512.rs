@@ -13,7 +13,8 @@ pub mod v3_512b {
         16,
         32,
         "avx512_on_avx2",
-        6
+        6,
+        16
     );
 }
 
@@ -27,6 +28,7 @@ pub mod scalar512b {
         16,
         32,
         "avx512_portable",
-        6
+        6,
+        16
     );
 }

@@ -1361,6 +1361,13 @@ pub struct NchwPlane {
     pub flat: *const u32,
     pub planes: usize,
     pub biases: *const f32,
+    /// Input and output channels per group: 1 for depthwise. The grouped kernel ([`nchw_grouped`]) computes the
+    /// `group` output planes of one group from its `group` input planes: input plane `i`'s (prepared) rows at
+    /// `x + i * x_plane`, output plane `j` at `y + j * y_plane` (the residual likewise), bias `biases[j]`, weights
+    /// `w[((i * kh + ky) * kw + kx) * group + j]` (`bias` and `flat` unused).
+    pub group: usize,
+    pub x_plane: usize,
+    pub y_plane: usize,
 }
 
 /// Offset of tap column `kx` in a prepared row, for output 0.
@@ -1864,6 +1871,116 @@ pub unsafe fn nchw_generic<S: Simd>(simd: S, a: &NchwPlane) {
     }
 }
 
+/// NCHW kernel for grouped convolutions of `a.group` (2, 4, 8 or 16) input and output channels per group: output
+/// rows `oy0..oy1` of the group's output planes from its input planes' prepared rows ([`pad_rows`]), pixels in
+/// the lanes. Each input vector loaded serves the `group` output planes, each with its weight broadcast: per
+/// output the bias, then one multiply-add per (input channel, ky, kx), then the residual and the clamp. Padded
+/// rows are skipped, padded columns multiply the zeros of the prepared rows (the same for the finite weights the
+/// plan sends here).
+///
+/// # Safety
+/// [`NchwPlane`]'s contract for the general kernel, for each of the group's input planes (`x + i * x_plane`) and
+/// output planes (`y + j * y_plane`), with the weights and biases of [`NchwPlane::group`].
+#[inline(always)]
+pub unsafe fn nchw_grouped<S: Simd, const ACC: usize>(simd: S, a: &NchwPlane) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        match a.group {
+            2 => nchw_grouped_rows::<S, 2, ACC>(simd, a),
+            4 => nchw_grouped_rows::<S, 4, ACC>(simd, a),
+            8 => nchw_grouped_rows::<S, 8, ACC>(simd, a),
+            16 => nchw_grouped_rows::<S, 16, ACC>(simd, a),
+            g => unreachable!("grouped kernel called for {g} channels per group"),
+        }
+    }
+}
+
+/// [`nchw_grouped`] for `CG` channels per group, `CG * V` accumulators of `V = ACC / CG` (at least one) vectors
+/// of pixels per output plane.
+///
+/// # Safety
+/// As [`nchw_grouped`], `a.group == CG`.
+#[inline(always)]
+unsafe fn nchw_grouped_rows<S: Simd, const CG: usize, const ACC: usize>(simd: S, a: &NchwPlane) {
+    const { assert!(ACC >= 1 && ACC <= 32) };
+    let v_max = (ACC / CG).max(1);
+    // SAFETY: forwarded contract.
+    unsafe {
+        match v_max {
+            1 => nchw_grouped_block::<S, CG, 1>(simd, a),
+            2 | 3 => nchw_grouped_block::<S, CG, 2>(simd, a),
+            _ => nchw_grouped_block::<S, CG, 4>(simd, a),
+        }
+    }
+}
+
+/// [`nchw_grouped_rows`] with `V` vectors of pixels per step.
+///
+/// # Safety
+/// As [`nchw_grouped`].
+#[inline(always)]
+unsafe fn nchw_grouped_block<S: Simd, const CG: usize, const V: usize>(simd: S, a: &NchwPlane) {
+    let lanes = S::F32_LANES;
+    let epi = Epilogue::new(simd, a.min, a.max);
+    let mut bias = [simd.splat_f32s(0.0); CG];
+    for (j, b) in bias.iter_mut().enumerate() {
+        // SAFETY: the group's `CG` biases (contract).
+        *b = simd.splat_f32s(unsafe { *a.biases.add(j) });
+    }
+    // SAFETY: padded rows are skipped; prepared rows are read below `round_up(ow, lanes)` plus the tap shift, a
+    // vector at a time for vectors starting below `ow` (contract); outputs below `ow` of rows `oy0..oy1`.
+    unsafe {
+        for oy in a.oy0..a.oy1 {
+            let mut ox0 = 0;
+            while ox0 < a.ow {
+                // Vectors in this step (those starting below `ow`), lanes of the last one.
+                let nv = (a.ow - ox0).div_ceil(lanes).min(V);
+                let nl = (a.ow - ox0 - (nv - 1) * lanes).min(lanes);
+                let mut acc = [[simd.splat_f32s(0.0); V]; CG];
+                for (j, row) in acc.iter_mut().enumerate() {
+                    *row = [bias[j]; V];
+                }
+                for i in 0..CG {
+                    for ky in 0..a.kh {
+                        let iy = (oy * a.stride_h + ky * a.dil_h) as isize - a.pad_top as isize;
+                        if iy < 0 || iy >= a.in_h as isize {
+                            continue;
+                        }
+                        let row = nchw_row(a, iy).add(i * a.x_plane);
+                        for kx in 0..a.kw {
+                            let src = row.add(col_off(a, kx) + ox0);
+                            let mut xv = [simd.splat_f32s(0.0); V];
+                            for (v, x) in xv.iter_mut().enumerate().take(nv) {
+                                *x = load::<S>(src.add(v * lanes));
+                            }
+                            let wp = a.w.add(((i * a.kh + ky) * a.kw + kx) * CG);
+                            for (j, acc) in acc.iter_mut().enumerate() {
+                                let wj = simd.splat_f32s(*wp.add(j));
+                                for (acc, &x) in acc.iter_mut().zip(&xv) {
+                                    *acc = simd.mul_add_e_f32s(x, wj, *acc);
+                                }
+                            }
+                        }
+                    }
+                }
+                for (j, acc) in acc.iter().enumerate() {
+                    let (y, res) =
+                        (a.y.add(j * a.y_plane), if a.res.is_null() { a.res } else { a.res.add(j * a.y_plane) });
+                    for (v, &val) in acc.iter().enumerate().take(nv) {
+                        let off = oy * a.ow + ox0 + v * lanes;
+                        if v + 1 < nv || nl == lanes {
+                            epi.finish::<false>(simd, val, y, res, off, Lanes::new(simd, 0, lanes));
+                        } else {
+                            epi.finish::<true>(simd, val, y, res, off, Lanes::new(simd, 0, nl));
+                        }
+                    }
+                }
+                ox0 += nv * lanes;
+            }
+        }
+    }
+}
+
 /// Prepares NCHW input rows for the kernels: the split into stride phases, shifted by the left padding.
 ///
 /// Pointer contract: `src` holds `rows` rows of `in_w` floats, `in_w` apart; prepared row `i` is at
@@ -1971,9 +2088,10 @@ pub unsafe fn pad_rows<S: DwSimd>(simd: S, a: &PadRows) {
 ///
 /// `$rs1` is the number of outputs per step of the stride-1 NHWC kernels: 6 with AVX-512's 32 registers (12
 /// accumulators; measured against 4 on Zen 4: 3x3 1.02-1.08x, 5x5 1.06-1.09x) and its stand-ins, 4 where 16
-/// registers hold the 8 accumulators, 6 weights and 2 inputs.
+/// registers hold the 8 accumulators, 6 weights and 2 inputs. `$acc` is the NCHW grouped kernel's accumulator
+/// budget (output planes x vectors of pixels): 16 of 32 registers, 8 of AVX2's 16.
 macro_rules! dw_entry_points {
-    ($simd:ty, $token:expr, $isa:expr, $lanes:literal, $tile:literal, $suffix:literal, $rs1:literal) => {
+    ($simd:ty, $token:expr, $isa:expr, $lanes:literal, $tile:literal, $suffix:literal, $rs1:literal, $acc:literal) => {
         use $crate::ukernel::dwconv::generic as g;
         use $crate::ukernel::dwconv::{DwEntry, DwKernel, DwShape};
 
@@ -2032,6 +2150,15 @@ macro_rules! dw_entry_points {
                 unsafe { g::nchw_generic::<$simd>(self.1, self.0) }
             }
         }
+        struct NchwGrouped<'a>(&'a g::NchwPlane, $simd);
+        impl pulp::WithSimd for NchwGrouped<'_> {
+            type Output = ();
+            #[inline(always)]
+            fn with_simd<S: pulp::Simd>(self, _host: S) {
+                // SAFETY: the entry point's caller upholds the NchwPlane contract of the grouped kernel.
+                unsafe { g::nchw_grouped::<$simd, $acc>(self.1, self.0) }
+            }
+        }
         struct Pad<'a>(&'a g::PadRows, $simd);
         impl pulp::WithSimd for Pad<'_> {
             type Output = ();
@@ -2081,6 +2208,12 @@ macro_rules! dw_entry_points {
             pulp::Simd::vectorize(simd, NchwGeneric(a, simd))
         }
         /// # Safety
+        /// [`g::NchwPlane`]'s contract for [`g::nchw_grouped`].
+        unsafe fn nchw_grouped(a: &g::NchwPlane) {
+            let simd = token();
+            pulp::Simd::vectorize(simd, NchwGrouped(a, simd))
+        }
+        /// # Safety
         /// [`g::PadRows`]'s contract.
         unsafe fn pad(a: &g::PadRows) {
             let simd = token();
@@ -2092,8 +2225,8 @@ macro_rules! dw_entry_points {
         }
 
         /// This ISA's depthwise kernels: NHWC then NCHW, specialised shapes then the general one; then the
-        /// grouped NHWC kernel.
-        pub static KERNELS: [DwKernel; 11] = [
+        /// grouped kernels.
+        pub static KERNELS: [DwKernel; 12] = [
             k(
                 concat!("f32_dwconv_3x3s1_", $tile, "c__", $suffix),
                 2,
@@ -2125,6 +2258,7 @@ macro_rules! dw_entry_points {
             k(concat!("f32_dwconv2d_chw_5x5s2__", $suffix), 1, DwShape::K5S2, DwEntry::Nchw(nchw_direct::<5, 2, 2>)),
             k(concat!("f32_dwconv2d_chw_generic__", $suffix), NV, DwShape::Generic, DwEntry::Nchw(nchw_generic)),
             k(concat!("f32_gconv_generic_", $lanes, "c__", $suffix), 1, DwShape::Grouped, DwEntry::Nhwc(nhwc_grouped)),
+            k(concat!("f32_gconv2d_chw_generic__", $suffix), 1, DwShape::Grouped, DwEntry::Nchw(nchw_grouped)),
         ];
     };
 }

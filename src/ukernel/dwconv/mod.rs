@@ -40,8 +40,9 @@ pub enum DwShape {
     K5S2,
     /// Any kernel size, stride and dilation.
     Generic,
-    /// Grouped convolution with a few input and output channels per group, as many of each, the groups inside one
-    /// vector (NHWC only; see [`generic::nhwc_grouped`]): any kernel size, stride and dilation.
+    /// Grouped convolution with a few input and output channels per group, as many of each (NHWC: the groups
+    /// inside one vector, [`generic::nhwc_grouped`]; NCHW: [`generic::nchw_grouped`]): any kernel size, stride and
+    /// dilation.
     Grouped,
 }
 
@@ -93,7 +94,7 @@ impl DwKernel {
     /// Whether an NCHW kernel reads the input plane in place (the specialised shapes) rather than rows prepared by
     /// `pad` (the general kernel).
     pub fn reads_in_place(&self) -> bool {
-        self.layout() == Layout::Nchw && self.shape != DwShape::Generic
+        self.layout() == Layout::Nchw && !matches!(self.shape, DwShape::Generic | DwShape::Grouped)
     }
 }
 
@@ -116,7 +117,7 @@ pub fn all() -> impl Iterator<Item = &'static DwKernel> {
     REGISTRY.iter().flat_map(|l| l.iter())
 }
 
-/// The kernel for `isa`, `layout` and `shape` (every [`Isa`] has one for each, except NCHW [`DwShape::Grouped`]).
+/// The kernel for `isa`, `layout` and `shape` (every [`Isa`] has one for each).
 pub fn find(isa: Isa, layout: Layout, shape: DwShape) -> Option<&'static DwKernel> {
     all().find(|k| k.isa == isa && k.layout() == layout && k.shape == shape)
 }
