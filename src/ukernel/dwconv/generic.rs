@@ -1933,7 +1933,8 @@ unsafe fn nchw_grouped_block<S: Simd, const CG: usize, const V: usize>(simd: S, 
         for oy in a.oy0..a.oy1 {
             let mut ox0 = 0;
             while ox0 < a.ow {
-                // Vectors in this step (those starting below `ow`), lanes of the last one.
+                // Vectors in this step (those starting below `ow`), lanes of the last one. The loops over `V` run
+                // to the constant with the count as a condition, so the accumulators stay in registers.
                 let nv = (a.ow - ox0).div_ceil(lanes).min(V);
                 let nl = (a.ow - ox0 - (nv - 1) * lanes).min(lanes);
                 let mut acc = [[simd.splat_f32s(0.0); V]; CG];
@@ -1946,31 +1947,42 @@ unsafe fn nchw_grouped_block<S: Simd, const CG: usize, const V: usize>(simd: S, 
                         if iy < 0 || iy >= a.in_h as isize {
                             continue;
                         }
-                        let row = nchw_row(a, iy).add(i * a.x_plane);
+                        let row = nchw_row(a, iy).add(i * a.x_plane + ox0);
+                        let wk = a.w.add((i * a.kh + ky) * a.kw * CG);
+                        // Tap `kx` reads phase `(kx * dil) % stride` at element `(kx * dil) / stride`, stepped
+                        // without a division per tap.
+                        let (mut phase, mut shift) = (0, 0);
                         for kx in 0..a.kw {
-                            let src = row.add(col_off(a, kx) + ox0);
+                            let src = row.add(phase * a.x_phase + shift);
                             let mut xv = [simd.splat_f32s(0.0); V];
-                            for (v, x) in xv.iter_mut().enumerate().take(nv) {
-                                *x = load::<S>(src.add(v * lanes));
+                            for (v, x) in xv.iter_mut().enumerate() {
+                                if v < nv {
+                                    *x = load::<S>(src.add(v * lanes));
+                                }
                             }
-                            let wp = a.w.add(((i * a.kh + ky) * a.kw + kx) * CG);
+                            let wp = wk.add(kx * CG);
                             for (j, acc) in acc.iter_mut().enumerate() {
                                 let wj = simd.splat_f32s(*wp.add(j));
                                 for (acc, &x) in acc.iter_mut().zip(&xv) {
                                     *acc = simd.mul_add_e_f32s(x, wj, *acc);
                                 }
                             }
+                            phase += a.dil_w;
+                            while phase >= a.stride_w {
+                                phase -= a.stride_w;
+                                shift += 1;
+                            }
                         }
                     }
                 }
                 for (j, acc) in acc.iter().enumerate() {
-                    let (y, res) =
-                        (a.y.add(j * a.y_plane), if a.res.is_null() { a.res } else { a.res.add(j * a.y_plane) });
-                    for (v, &val) in acc.iter().enumerate().take(nv) {
+                    let y = a.y.add(j * a.y_plane);
+                    let res = if a.res.is_null() { a.res } else { a.res.add(j * a.y_plane) };
+                    for (v, &val) in acc.iter().enumerate() {
                         let off = oy * a.ow + ox0 + v * lanes;
-                        if v + 1 < nv || nl == lanes {
+                        if v + 1 < nv || (v + 1 == nv && nl == lanes) {
                             epi.finish::<false>(simd, val, y, res, off, Lanes::new(simd, 0, lanes));
-                        } else {
+                        } else if v + 1 == nv {
                             epi.finish::<true>(simd, val, y, res, off, Lanes::new(simd, 0, nl));
                         }
                     }
