@@ -421,6 +421,15 @@ const NCHW_BLOCK_ROWS: usize = 8;
 /// GEMM path serves them.
 const NCHW_SCRATCH_MAX: usize = 1 << 22;
 
+/// The image rows `iy0..iy1` (inside `0..in_height`) that output rows `oy0..oy1` read.
+fn block_input_rows(p: &Conv2dParams, oy0: usize, oy1: usize) -> (usize, usize) {
+    let ih = p.in_height;
+    let first = (oy0 * p.stride_height) as isize - p.pad_top as isize;
+    let iy0 = (first.max(0) as usize).min(ih);
+    let iy1 = ((first + nchw_rows_in(p, oy1 - oy0) as isize).max(0) as usize).clamp(iy0, ih);
+    (iy0, iy1)
+}
+
 /// Input rows that `rows` consecutive output rows read, from the first to the last (`rows >= 1`), saturating.
 fn nchw_rows_in(p: &Conv2dParams, rows: usize) -> usize {
     ((rows - 1).saturating_mul(p.stride_height))
@@ -646,10 +655,7 @@ impl DwNchw {
                 let mut oy0 = rows.start;
                 while oy0 < rows.end {
                     let oy1 = (oy0 + block).min(rows.end);
-                    // Input rows of this block inside the image.
-                    let first = (oy0 * p.stride_height) as isize - p.pad_top as isize;
-                    let iy0 = (first.max(0) as usize).min(ih);
-                    let iy1 = ((first + nchw_rows_in(p, oy1 - oy0) as isize).max(0) as usize).clamp(iy0, ih);
+                    let (iy0, iy1) = block_input_rows(p, oy0, oy1);
                     if iy1 > iy0 {
                         let prep = PadRows {
                             // SAFETY: row iy0 < ih of input plane `xc` is inside the input.
@@ -711,9 +717,7 @@ impl DwNchw {
                 let mut oy0 = rows.start;
                 while oy0 < rows.end {
                     let oy1 = (oy0 + block).min(rows.end);
-                    let first = (oy0 * p.stride_height) as isize - p.pad_top as isize;
-                    let iy0 = (first.max(0) as usize).min(ih);
-                    let iy1 = ((first + nchw_rows_in(p, oy1 - oy0) as isize).max(0) as usize).clamp(iy0, ih);
+                    let (iy0, iy1) = block_input_rows(p, oy0, oy1);
                     if iy1 > iy0 {
                         for i in 0..cg {
                             let prep = PadRows {

@@ -1094,6 +1094,24 @@ pub unsafe fn nhwc_generic<S: Simd, const NV: usize>(simd: S, a: &NhwcRow<'_>) {
     }
 }
 
+/// Per-tile constants of the grouped NHWC kernel: the epilogue, the lane indices of each group channel's permute,
+/// the bias, the tile's first weight vector, its first channel and its lanes.
+struct GroupedTile<'a, S: Simd, const CG: usize> {
+    epi: Epilogue<S>,
+    idx: &'a [S::u32s; CG],
+    bias: S::f32s,
+    w: *const f32,
+    c0: usize,
+    mask: Lanes<S>,
+}
+
+impl<S: Simd, const CG: usize> Clone for GroupedTile<'_, S, CG> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S: Simd, const CG: usize> Copy for GroupedTile<'_, S, CG> {}
+
 /// Outputs `ox0 .. ox0 + n` (`n <= R`) of one tile of the grouped kernel, any kernel size, stride and dilation:
 /// for each kernel row and each input channel `i` of a group, for each tap `kx`, one weight vector and `R` input
 /// vectors permuted so that every lane holds its own group's channel `i`. `CHECK` skips each output's taps outside
@@ -1103,19 +1121,14 @@ pub unsafe fn nhwc_generic<S: Simd, const NV: usize>(simd: S, a: &NhwcRow<'_>) {
 /// [`NhwcRow`]'s contract with `a.group == CG`; without `CHECK`, `n == R` and the outputs lie in the interior;
 /// `w` points at the tile's `kh * kw * CG` weight vectors.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 unsafe fn grouped_pixels<S: DwSimd, const CG: usize, const R: usize, const M: bool, const CHECK: bool>(
     simd: S,
     a: &NhwcRow<'_>,
-    epi: Epilogue<S>,
-    idx: &[S::u32s; CG],
-    bias: S::f32s,
-    w: *const f32,
-    c0: usize,
-    mask: Lanes<S>,
+    c: &GroupedTile<'_, S, CG>,
     ox0: usize,
     n: usize,
 ) {
+    let GroupedTile { epi, idx, bias, w, c0, mask } = *c;
     let lanes = S::F32_LANES;
     let kw = a.kw;
     let mut acc = [bias; R];
@@ -1154,18 +1167,13 @@ unsafe fn grouped_pixels<S: DwSimd, const CG: usize, const R: usize, const M: bo
 /// # Safety
 /// As [`grouped_pixels`] without `CHECK`, with `a.kw == 3`, `a.stride == 1`, `a.dilation == 1`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 unsafe fn grouped_pixels_k3s1<S: DwSimd, const CG: usize, const R: usize, const M: bool>(
     simd: S,
     a: &NhwcRow<'_>,
-    epi: Epilogue<S>,
-    idx: &[S::u32s; CG],
-    bias: S::f32s,
-    w: *const f32,
-    c0: usize,
-    mask: Lanes<S>,
+    c: &GroupedTile<'_, S, CG>,
     ox0: usize,
 ) {
+    let GroupedTile { epi, idx, bias, w, c0, mask } = *c;
     let lanes = S::F32_LANES;
     let mut acc = [bias; R];
     // SAFETY: as `grouped_pixels`: interior outputs read input columns `ox0 - pad_left ..` `+ R + 2`, inside the row.
@@ -1257,7 +1265,7 @@ unsafe fn grouped_row<S: DwSimd, const CG: usize>(simd: S, a: &NhwcRow<'_>) {
             let mask = Lanes::new(simd, 0, nc);
             let wt = a.w.add(t * a.w_stride);
             let bias = load::<S>(wt);
-            let (w, c0) = (wt.add(lanes), t * lanes);
+            let c = GroupedTile { epi, idx: &idx, bias, w: wt.add(lanes), c0: t * lanes, mask };
             macro_rules! row {
                 ($m:literal) => {{
                     // The left border, then blocks of R interior outputs through the unchecked loops, then the rest
@@ -1270,15 +1278,9 @@ unsafe fn grouped_row<S: DwSimd, const CG: usize>(simd: S, a: &NhwcRow<'_>) {
                     macro_rules! checked {
                         ($ox:expr, $n:expr) => {
                             match $n {
-                                1 => {
-                                    grouped_pixels::<S, CG, 1, $m, true>(simd, a, epi, &idx, bias, w, c0, mask, $ox, 1)
-                                }
-                                2 => {
-                                    grouped_pixels::<S, CG, 2, $m, true>(simd, a, epi, &idx, bias, w, c0, mask, $ox, 2)
-                                }
-                                n => {
-                                    grouped_pixels::<S, CG, R, $m, true>(simd, a, epi, &idx, bias, w, c0, mask, $ox, n)
-                                }
+                                1 => grouped_pixels::<S, CG, 1, $m, true>(simd, a, &c, $ox, 1),
+                                2 => grouped_pixels::<S, CG, 2, $m, true>(simd, a, &c, $ox, 2),
+                                n => grouped_pixels::<S, CG, R, $m, true>(simd, a, &c, $ox, n),
                             }
                         };
                     }
@@ -1290,9 +1292,9 @@ unsafe fn grouped_row<S: DwSimd, const CG: usize>(simd: S, a: &NhwcRow<'_>) {
                     }
                     while ox + R <= hi {
                         if k3s1 {
-                            grouped_pixels_k3s1::<S, CG, R, $m>(simd, a, epi, &idx, bias, w, c0, mask, ox);
+                            grouped_pixels_k3s1::<S, CG, R, $m>(simd, a, &c, ox);
                         } else {
-                            grouped_pixels::<S, CG, R, $m, false>(simd, a, epi, &idx, bias, w, c0, mask, ox, R);
+                            grouped_pixels::<S, CG, R, $m, false>(simd, a, &c, ox, R);
                         }
                         ox += R;
                     }
