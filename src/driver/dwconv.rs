@@ -1,6 +1,6 @@
-//! Depthwise driver (groups == c_in, c_out = multiplier x c_in), and NHWC grouped convolutions of a few channels
-//! per group ([`Depthwise::applies_grouped`]): packs weights once per layout, walks output rows x channel tiles
-//! (NHWC) or channel planes x row blocks (NCHW), and threads over them. No reduction is ever
+//! Depthwise driver (groups == c_in, c_out = multiplier x c_in), and grouped convolutions of a few channels per
+//! group in both layouts ([`Depthwise::applies_grouped`]): packs weights once per layout, walks output rows x
+//! channel tiles (NHWC) or channel planes (groups of planes) x row blocks (NCHW), and threads over them. No reduction is ever
 //! split, and which code path computes an output depends on its position only, so results are bitwise identical
 //! for any thread count.
 
