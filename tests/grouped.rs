@@ -175,6 +175,31 @@ fn row_lengths_dilation_and_epilogue() {
     }
 }
 
+/// Every pairing of dilation (1..=5, and one far larger than the kernel) and stride (1..=3) along the row, where the
+/// NCHW kernel steps each tap's stride phase and offset by the dilation's quotient and remainder.
+#[test]
+fn dilation_and_stride_phases() {
+    for isa in common::isas() {
+        for layout in LAYOUTS {
+            let Some(&cg) = group_sizes(isa, layout).first() else { continue };
+            for (dil, st) in (1..=5).flat_map(|d| (1..=3).map(move |s| (d, s))).chain([(1000, 1), (999, 2)]) {
+                let pad = if dil > 5 { dil } else { 1 };
+                let p = Conv2dParams::new(3, 2 * dil.min(5) + 7, 2 * cg, 2 * cg, 2, 3)
+                    .groups(2)
+                    .stride(1, st)
+                    .dilation(1, dil)
+                    .padding(0, pad, 0, pad)
+                    .layout(layout);
+                if p.validate().is_err() {
+                    continue;
+                }
+                common::check(&p, isa, true, Residual::None, Clamp::None, 1)
+                    .unwrap_or_else(|e| panic!("dilation {dil} stride {st}: {e}"));
+            }
+        }
+    }
+}
+
 /// The weight layouts the plan accepts all reach the same packed weights.
 #[test]
 fn every_weight_layout() {

@@ -1924,6 +1924,7 @@ unsafe fn nchw_grouped_rows<S: Simd, const CG: usize, const ACC: usize>(simd: S,
 unsafe fn nchw_grouped_block<S: Simd, const CG: usize, const V: usize>(simd: S, a: &NchwPlane) {
     let lanes = S::F32_LANES;
     let epi = Epilogue::new(simd, a.min, a.max);
+    let (dil_quot, dil_rem) = (a.dil_w / a.stride_w, a.dil_w % a.stride_w);
     let mut bias = [simd.splat_f32s(0.0); CG];
     for (j, b) in bias.iter_mut().enumerate() {
         // SAFETY: the group's `CG` biases (contract).
@@ -1952,7 +1953,7 @@ unsafe fn nchw_grouped_block<S: Simd, const CG: usize, const V: usize>(simd: S, 
                         let row = nchw_row(a, iy).add(i * a.x_plane + ox0);
                         let wk = a.w.add((i * a.kh + ky) * a.kw * CG);
                         // Tap `kx` reads phase `(kx * dil) % stride` at element `(kx * dil) / stride`, stepped
-                        // without a division per tap.
+                        // by `dil`'s quotient and remainder without a division per tap.
                         let (mut phase, mut shift) = (0, 0);
                         for kx in 0..a.kw {
                             let src = row.add(phase * a.x_phase + shift);
@@ -1969,8 +1970,9 @@ unsafe fn nchw_grouped_block<S: Simd, const CG: usize, const V: usize>(simd: S, 
                                     *acc = simd.mul_add_e_f32s(x, wj, *acc);
                                 }
                             }
-                            phase += a.dil_w;
-                            while phase >= a.stride_w {
+                            phase += dil_rem;
+                            shift += dil_quot;
+                            if phase >= a.stride_w {
                                 phase -= a.stride_w;
                                 shift += 1;
                             }
