@@ -132,8 +132,10 @@ fn interior(n_out: usize, n_in: usize, k: usize, stride: usize, dil: usize, pad:
 /// Input that is not vector-aligned (a caller's buffer 16 bytes past a cache line, as numpy and most `malloc`s give)
 /// makes every vector load straddle two cache lines, which costs stride-2 layers a third of their speed. When every
 /// pixel starts at the same offset within a vector (`c_in` a multiple of the lanes), such input runs with *shifted*
-/// tiles: a head tile of the `shift` channels up to the next vector boundary, then whole tiles from there, so all
-/// other loads and stores are aligned. Its weights are packed on first use per shift.
+/// tiles: the tiles start `shift` channels into each pixel, at its first vector boundary, so that all their loads and
+/// stores are aligned, and the pixel's last `lanes - shift` channels and first `shift` share its last vector (a
+/// *wrap* vector, [`NhwcRow`]'s `wrap`: two masked loads and stores, each inside one line). Its weights are packed
+/// in that rotated channel order on first use per shift.
 #[derive(Debug)]
 pub(crate) struct DwNhwc {
     kernel: &'static DwKernel,
@@ -158,8 +160,8 @@ fn shift_min_channels(lanes: usize) -> usize {
     }
 }
 
-/// How the channels of an NHWC depthwise layer are cut into tiles of `l` channels: tile 0 holds channels
-/// `0..shift` when `shift > 0`, every other tile `l` channels from where the previous one ended.
+/// How the channels of an NHWC depthwise layer are cut into tiles of `l` channels: in order from channel `shift`,
+/// channels `0..shift` last (rotated, see [`DwNhwc`]); the last tile may hold fewer.
 #[derive(Clone, Copy, Debug)]
 struct Tiling {
     l: usize,
@@ -169,24 +171,19 @@ struct Tiling {
 
 impl Tiling {
     fn tiles(&self) -> usize {
-        if self.shift == 0 { self.channels.div_ceil(self.l) } else { 1 + (self.channels - self.shift).div_ceil(self.l) }
+        self.channels.div_ceil(self.l)
     }
 
-    /// The first channel of tile `t` (`t <= tiles()`; `tiles()` gives `channels`).
+    /// Where tile `t` starts in a pixel (`t <= tiles()`; `tiles()` gives `shift + channels`): a channel, or past
+    /// the last one for the rotated channels `0..shift`.
     fn start(&self, t: usize) -> usize {
-        let c = if self.shift == 0 || t == 0 { t * self.l } else { self.shift + (t - 1) * self.l };
-        c.min(self.channels)
+        self.shift + (t * self.l).min(self.channels)
     }
 
     /// Tile and lane of channel `o`.
     fn place(&self, o: usize) -> (usize, usize) {
-        if self.shift == 0 {
-            (o / self.l, o % self.l)
-        } else if o < self.shift {
-            (0, o)
-        } else {
-            ((o - self.shift) / self.l + 1, (o - self.shift) % self.l)
-        }
+        let k = (o + self.channels - self.shift) % self.channels;
+        (k / self.l, k % self.l)
     }
 }
 
@@ -359,10 +356,9 @@ impl DwNhwc {
                     // it walks the row.
                     let mut g0 = t0;
                     while g0 < t1 {
-                        // A head tile rides along with the first group, and so do the last tiles when they would
-                        // make a group of half the size or less (a whole pass over the row for a few channels).
-                        let gn = group + usize::from(shift > 0 && g0 == 0);
-                        let gn = if t1 - g0 <= gn + group / 2 { t1 - g0 } else { gn };
+                        // The last tiles ride along with the group before them when they would make a group of half
+                        // the size or less (a whole pass over the row for a few channels).
+                        let gn = if t1 - g0 <= group + group / 2 { t1 - g0 } else { group };
                         let c0 = tiling.start(g0) - o0;
                         for (gr, r) in grows.iter_mut().zip(&rows) {
                             // SAFETY: channel c0 of the task's channels lies inside a present row's pixel.
@@ -375,7 +371,8 @@ impl DwNhwc {
                             w_stride: self.tile_stride,
                             tiles: gn,
                             nc_last: tiling.start(g0 + gn) - tiling.start(g0 + gn - 1),
-                            head: if g0 == 0 { shift } else { 0 },
+                            // The layer's last tile ends with the wrap vector of shifted tiles.
+                            wrap: if shift > 0 && g0 + gn == tiles { lanes - shift } else { 0 },
                             x_stride: if mult == 1 { p.c_in } else { xw },
                             in_w: p.in_width,
                             kw: p.kernel_width,

@@ -597,7 +597,39 @@ impl<S: Simd> Epilogue<S> {
         }
     }
 
-    /// [`Epilogue::finish`] for `NV` consecutive vectors, the last one masked when `M`.
+    /// [`Epilogue::finish`] for a wrap vector ([`Last`]): lanes `last.m` at `y + off`, lanes `last.mb` at
+    /// `back` floats before it (the residual likewise).
+    ///
+    /// # Safety
+    /// As [`Epilogue::finish`] for both parts.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn finish_wrap(
+        self,
+        simd: S,
+        mut acc: S::f32s,
+        y: *mut f32,
+        res: *const f32,
+        off: usize,
+        last: Last<S>,
+        back: usize,
+    ) {
+        // SAFETY: forwarded contract; `off >= back` never matters: the addresses below `y + off` are formed with
+        // wrapping arithmetic and only the lanes `last.mb` enables, inside the buffer, are accessed.
+        unsafe {
+            if !res.is_null() {
+                acc = simd.add_f32s(acc, last.load(simd, res.add(off), back));
+            }
+            if self.clamp {
+                acc = crate::simd::clamp(simd, acc, self.lo, self.hi);
+            }
+            let p = y.add(off);
+            mask_store(simd, last.m, p, acc);
+            mask_store(simd, last.mb, p.wrapping_sub(back), acc);
+        }
+    }
+
+    /// [`Epilogue::finish`] for `NV` consecutive vectors, the last one masked (or a wrap vector) when `M`.
     ///
     /// # Safety
     /// As [`Epilogue::finish`] for each vector.
@@ -610,33 +642,68 @@ impl<S: Simd> Epilogue<S> {
         y: *mut f32,
         res: *const f32,
         off: usize,
-        mask: Lanes<S>,
+        last: Last<S>,
     ) {
         // SAFETY: forwarded contract.
         unsafe {
             for (v, a) in acc.into_iter().enumerate() {
                 if M && v + 1 == NV {
-                    self.finish::<true>(simd, a, y, res, off + v * S::F32_LANES, mask);
+                    let off = off + v * S::F32_LANES;
+                    if last.yb != 0 {
+                        self.finish_wrap(simd, a, y, res, off, last, last.yb);
+                    } else {
+                        self.finish::<true>(simd, a, y, res, off, last.m);
+                    }
                 } else {
-                    self.finish::<false>(simd, a, y, res, off + v * S::F32_LANES, mask);
+                    self.finish::<false>(simd, a, y, res, off + v * S::F32_LANES, last.m);
                 }
             }
         }
     }
 }
 
-/// Loads the `NV` vectors of a tile at `p`, the last one masked when `M`.
+/// The lanes of an NHWC tile's last vector when it is masked: `m` at its address; for a *wrap* vector (`xb > 0`)
+/// also `mb`, the lanes that lie `xb` floats before it in the input (`yb` in the output and residual).
+#[derive(Clone, Copy)]
+struct Last<S: Simd> {
+    m: Lanes<S>,
+    mb: Lanes<S>,
+    xb: usize,
+    yb: usize,
+}
+
+impl<S: Simd> Last<S> {
+    /// Lanes `m` from `p` and, when `back > 0`, lanes `mb` from `back` floats before it, zeros elsewhere.
+    ///
+    /// # Safety
+    /// The enabled lanes at both addresses are readable.
+    #[inline(always)]
+    unsafe fn load(self, simd: S, p: *const f32, back: usize) -> S::f32s {
+        // SAFETY: forwarded contract; the address `back` floats before `p` is formed with wrapping arithmetic and
+        // read only in the lanes `mb` enables.
+        unsafe {
+            let a = mask_load(simd, self.m, p);
+            if back == 0 {
+                return a;
+            }
+            let b = mask_load(simd, self.mb, p.wrapping_sub(back));
+            simd.select_f32s(self.mb.m.mask(), b, a)
+        }
+    }
+}
+
+/// Loads the `NV` vectors of a tile at `p`, the last one masked (or a wrap vector) when `M`.
 ///
 /// # Safety
 /// The first `NV - 1` vectors and the enabled lanes of the last are readable.
 #[inline(always)]
-unsafe fn ld_tile<S: Simd, const NV: usize, const M: bool>(simd: S, mask: Lanes<S>, p: *const f32) -> [S::f32s; NV] {
+unsafe fn ld_tile<S: Simd, const NV: usize, const M: bool>(simd: S, last: Last<S>, p: *const f32) -> [S::f32s; NV] {
     let mut t = [simd.splat_f32s(0.0); NV];
     // SAFETY: forwarded contract.
     unsafe {
         for (v, x) in t.iter_mut().enumerate() {
             *x = if M && v + 1 == NV {
-                mask_load(simd, mask, p.add(v * S::F32_LANES))
+                last.load(simd, p.add(v * S::F32_LANES), last.xb)
             } else {
                 load::<S>(p.add(v * S::F32_LANES))
             };
@@ -650,15 +717,18 @@ unsafe fn ld_tile<S: Simd, const NV: usize, const M: bool>(simd: S, mask: Lanes<
 // ---------------------------------------------------------------------------------------------------------------
 
 /// One NHWC output row over `tiles` consecutive channel tiles of `tw = nv * lanes` channels (`nv` the kernel's
-/// vectors per tile); the last tile holds `nc_last` channels. With `head > 0` (`head < lanes`) the first tile is
-/// a *head* of `head` channels and tile `t >= 1` starts at channel `head + (t - 1) * tw` (tiles shifted so that
-/// the others start on a vector boundary of a misaligned input); otherwise tile `t` starts at `t * tw`.
+/// vectors per tile); tile `t` starts at channel `t * tw` and the last one holds `nc_last` channels. With `wrap >
+/// 0` (`wrap < lanes`) the last vector of the last tile is a *wrap* vector: its lanes `0..wrap` are read and
+/// written at its address, its lanes `wrap..lanes` `x_stride` floats before it (`y_stride` in the output and
+/// residual): the channels that precede the first tile in the same pixel. A misaligned input runs with tiles
+/// starting at the first vector boundary of each pixel (`lanes - wrap` channels in) so that every other vector
+/// is aligned, the pixel's first and last channels sharing one vector.
 ///
 /// Pointer contract (checked by the driver, relied on here):
 /// - `rows.len() == kh`. `rows[ky]` points at channel 0 of the first tile of input pixel 0 of the row tap `ky`
 ///   reads, or is null for a padded row (its taps are skipped). Channel `c` of tile `t` of pixel `ix` is at
-///   `rows[ky] + ix * x_stride + start(t) + c`, readable for `ix < in_w` and `c < tw` (`c < nc_last` in the last
-///   tile, `c < head` in a head).
+///   `rows[ky] + ix * x_stride + t * tw + c`, readable for `ix < in_w` and `c < tw` (`c < nc_last` in the last
+///   tile; a wrap vector's lanes where described above).
 /// - `w` points at the first tile's packed weights, `[bias nv * lanes][kh * kw taps][nv * lanes]`, the next tile
 ///   `w_stride` floats further.
 /// - `[ox_lo, ox_hi)` is the interior: every tap `ix = ox * stride + kx * dilation - pad_left` of these outputs
@@ -673,7 +743,7 @@ pub struct NhwcRow<'a> {
     pub w_stride: usize,
     pub tiles: usize,
     pub nc_last: usize,
-    pub head: usize,
+    pub wrap: usize,
     pub x_stride: usize,
     pub in_w: usize,
     pub kw: usize,
@@ -697,7 +767,7 @@ pub struct NhwcRow<'a> {
 /// Per-tile constants of an NHWC kernel computing `NV` vectors per pixel (`tw` floats between weight taps).
 #[derive(Clone, Copy)]
 struct NhwcTile<S: Simd, const NV: usize> {
-    mask: Lanes<S>,
+    last: Last<S>,
     bias: [S::f32s; NV],
     epi: Epilogue<S>,
     /// The tile's first tap weights.
@@ -722,7 +792,15 @@ unsafe fn nhwc_tile<S: Simd, const NV: usize, const M: bool>(
     tw: usize,
 ) -> NhwcTile<S, NV> {
     let lanes = S::F32_LANES;
-    let hi = if M { nc - (NV - 1) * lanes } else { lanes };
+    let wrap = if M && t + 1 == a.tiles { a.wrap } else { 0 };
+    let hi = if wrap > 0 {
+        wrap
+    } else if M {
+        nc - (NV - 1) * lanes
+    } else {
+        lanes
+    };
+    let (xb, yb) = if wrap > 0 { (a.x_stride, a.y_stride) } else { (0, 0) };
     // SAFETY: the tile's packed weights start with `tw >= NV * lanes` bias floats (contract).
     unsafe {
         let wt = a.w.add(t * a.w_stride);
@@ -731,11 +809,16 @@ unsafe fn nhwc_tile<S: Simd, const NV: usize, const M: bool>(
             *b = load::<S>(wt.add(v * lanes));
         }
         NhwcTile {
-            mask: Lanes { m: MemMask::new(simd.mask_between_m32s(0, hi as u32).mask()), lo: 0, hi },
+            last: Last {
+                m: Lanes::new(simd, 0, hi),
+                mb: Lanes::new(simd, hi, if wrap > 0 { lanes } else { hi }),
+                xb,
+                yb,
+            },
             bias,
             epi,
             w: wt.add(tw),
-            c0: tile_start(a, t, tw),
+            c0: t * tw,
             tw,
         }
     }
@@ -768,13 +851,13 @@ unsafe fn nhwc_pixel<S: Simd, const NV: usize, const M: bool, const CHECK: bool>
                 if CHECK && (ix < 0 || ix >= a.in_w as isize) {
                     continue;
                 }
-                let x = ld_tile::<S, NV, M>(simd, c.mask, row.add(ix as usize * a.x_stride + c.c0));
+                let x = ld_tile::<S, NV, M>(simd, c.last, row.add(ix as usize * a.x_stride + c.c0));
                 for (v, acc) in acc.iter_mut().enumerate() {
                     *acc = simd.mul_add_e_f32s(x[v], load::<S>(wr.add(kx * c.tw + v * lanes)), *acc);
                 }
             }
         }
-        c.epi.finish_tile::<NV, M>(simd, acc, a.y, a.res, ox * a.y_stride + c.c0, c.mask);
+        c.epi.finish_tile::<NV, M>(simd, acc, a.y, a.res, ox * a.y_stride + c.c0, c.last);
     }
 }
 
@@ -804,14 +887,14 @@ unsafe fn nhwc_border<S: Simd, const K: usize, const NV: usize, const M: bool>(
                 if ix < 0 || ix >= a.in_w as isize {
                     continue;
                 }
-                let x = ld_tile::<S, NV, M>(simd, c.mask, row.add(ix as usize * a.x_stride + c.c0));
+                let x = ld_tile::<S, NV, M>(simd, c.last, row.add(ix as usize * a.x_stride + c.c0));
                 let wr = c.w.add((ky * K + kx) * c.tw);
                 for (v, acc) in acc.iter_mut().enumerate() {
                     *acc = simd.mul_add_e_f32s(x[v], load::<S>(wr.add(v * lanes)), *acc);
                 }
             }
         }
-        c.epi.finish_tile::<NV, M>(simd, acc, a.y, a.res, ox * a.y_stride + c.c0, c.mask);
+        c.epi.finish_tile::<NV, M>(simd, acc, a.y, a.res, ox * a.y_stride + c.c0, c.last);
     }
 }
 
@@ -847,7 +930,7 @@ unsafe fn nhwc_segment<S: Simd, const K: usize, const ST: usize, const R: usize,
             }
             let row = row.add(ix0 * xs + c.c0);
             for j in 0..(R - 1) * ST + K {
-                let x = ld_tile::<S, NV, M>(simd, c.mask, row.add(j * xs));
+                let x = ld_tile::<S, NV, M>(simd, c.last, row.add(j * xs));
                 for (r, acc) in acc.iter_mut().enumerate() {
                     if j >= r * ST && j - r * ST < K {
                         for v in 0..NV {
@@ -858,7 +941,7 @@ unsafe fn nhwc_segment<S: Simd, const K: usize, const ST: usize, const R: usize,
             }
         }
         for (r, acc) in acc.into_iter().enumerate() {
-            c.epi.finish_tile::<NV, M>(simd, acc, a.y, a.res, (ox + r) * a.y_stride + c.c0, c.mask);
+            c.epi.finish_tile::<NV, M>(simd, acc, a.y, a.res, (ox + r) * a.y_stride + c.c0, c.last);
         }
     }
 }
@@ -866,29 +949,21 @@ unsafe fn nhwc_segment<S: Simd, const K: usize, const ST: usize, const R: usize,
 /// Debug check of [`NhwcRow`]'s tile fields for a kernel of `NV` vectors per tile.
 #[inline(always)]
 fn debug_assert_tiles<S: Simd, const NV: usize>(a: &NhwcRow<'_>) {
-    debug_assert!(a.tiles >= 1 && a.nc_last >= 1 && a.nc_last <= NV * S::F32_LANES && a.head < S::F32_LANES);
-    debug_assert!(a.head == 0 || a.tiles > 1 || a.nc_last == a.head);
+    debug_assert!(a.tiles >= 1 && a.nc_last >= 1 && a.nc_last <= NV * S::F32_LANES && a.wrap < S::F32_LANES);
+    debug_assert!(a.wrap == 0 || a.nc_last.is_multiple_of(S::F32_LANES));
 }
 
-/// The first channel of tile `t` of `tw` channels ([`NhwcRow`]'s `head` rule).
-#[inline(always)]
-fn tile_start(a: &NhwcRow<'_>, t: usize, tw: usize) -> usize {
-    if a.head > 0 && t > 0 { a.head + (t - 1) * tw } else { t * tw }
-}
-
-/// How tile `t` runs: 0 = `NV` full vectors, 1 = `NV` vectors with the last masked, 2 = one full vector,
-/// 3 = one masked vector; and its channel count.
+/// How tile `t` runs: 0 = `NV` full vectors, 1 = `NV` vectors with the last masked (or a wrap vector), 2 = one
+/// full vector, 3 = one masked (or wrap) vector; and its channel count.
 #[inline(always)]
 fn tile_kind<S: Simd, const NV: usize>(a: &NhwcRow<'_>, t: usize) -> (u8, usize) {
     let (l, tw) = (S::F32_LANES, NV * S::F32_LANES);
-    let nc = if t == 0 && a.head > 0 {
-        a.head
-    } else if t + 1 == a.tiles {
-        a.nc_last
-    } else {
-        tw
-    };
-    let kind = if nc == tw {
+    let last = t + 1 == a.tiles;
+    let nc = if last { a.nc_last } else { tw };
+    // A wrap vector takes the masked path.
+    let kind = if last && a.wrap > 0 {
+        if nc > (NV - 1) * l { 1 } else { 3 }
+    } else if nc == tw {
         0
     } else if nc > (NV - 1) * l {
         1
@@ -1001,13 +1076,157 @@ unsafe fn nhwc_segment_tile<S: Simd, const K: usize, const ST: usize, const R: u
     }
 }
 
+/// The interior outputs `[ox, ox_hi)` of one tile of a `K x K`, stride-`ST` kernel, `R` at a time, the rest in one
+/// smaller step (independent accumulator chains), the tiles `t0..t1` in turn for each step.
+///
+/// # Safety
+/// [`NhwcRow`]'s contract for `nv == NV`; `ox_hi <= a.ox_hi`, `t1 <= a.tiles`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn nhwc_interior<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize>(
+    simd: S,
+    a: &NhwcRow<'_>,
+    rows: &[*const f32; K],
+    epi: Epilogue<S>,
+    (t0, t1): (usize, usize),
+    mut ox: usize,
+) {
+    // SAFETY: forwarded contract; segments stay inside the interior.
+    unsafe {
+        while ox + R <= a.ox_hi {
+            for t in t0..t1 {
+                nhwc_segment_tile::<S, K, ST, R, NV>(simd, a, rows, epi, t, ox);
+            }
+            ox += R;
+        }
+        if R > 4 && ox + 4 <= a.ox_hi {
+            for t in t0..t1 {
+                nhwc_segment_tile::<S, K, ST, 4, NV>(simd, a, rows, epi, t, ox);
+            }
+            ox += 4;
+        }
+        match a.ox_hi - ox {
+            0 => {}
+            1 => {
+                for t in t0..t1 {
+                    nhwc_segment_tile::<S, K, ST, 1, NV>(simd, a, rows, epi, t, ox);
+                }
+            }
+            2 => {
+                for t in t0..t1 {
+                    nhwc_segment_tile::<S, K, ST, 2, NV>(simd, a, rows, epi, t, ox);
+                }
+            }
+            _ => {
+                while ox + 3 <= a.ox_hi {
+                    for t in t0..t1 {
+                        nhwc_segment_tile::<S, K, ST, 3, NV>(simd, a, rows, epi, t, ox);
+                    }
+                    ox += 3;
+                }
+                while ox < a.ox_hi {
+                    for t in t0..t1 {
+                        nhwc_segment_tile::<S, K, ST, 1, NV>(simd, a, rows, epi, t, ox);
+                    }
+                    ox += 1;
+                }
+            }
+        }
+    }
+}
+
+/// `R` neighbouring interior outputs of a tile of one vector, as [`nhwc_segment`] but loading each input column once
+/// into a sliding window of the `K` columns an output reads: the form the compiler unrolls for `R` of 8 and more.
+///
+/// # Safety
+/// As [`nhwc_segment`] for `NV == 1`.
+#[inline(always)]
+unsafe fn nhwc_one_segment<S: Simd, const K: usize, const ST: usize, const R: usize, const M: bool>(
+    simd: S,
+    a: &NhwcRow<'_>,
+    rows: &[*const f32; K],
+    c: NhwcTile<S, 1>,
+    ox: usize,
+) {
+    const { assert!(ST <= K) };
+    let xs = a.x_stride;
+    let mut acc = [c.bias[0]; R];
+    // SAFETY: as [`nhwc_segment`].
+    unsafe {
+        let ix0 = ox * ST - a.pad_left;
+        for (ky, &row) in rows.iter().enumerate() {
+            if row.is_null() {
+                continue;
+            }
+            let mut w = [c.bias[0]; K];
+            for (kx, wk) in w.iter_mut().enumerate() {
+                *wk = load::<S>(c.w.add((ky * K + kx) * c.tw));
+            }
+            // Opaque, so that the compiler does not keep an induction pointer per column across segments.
+            let mut p = core::hint::black_box(row.add(ix0 * xs + c.c0));
+            let mut win = [c.bias[0]; K];
+            for (r, acc) in acc.iter_mut().enumerate() {
+                for (kx, x) in win.iter_mut().enumerate() {
+                    if r == 0 || kx >= K - ST {
+                        *x = ld_tile::<S, 1, M>(simd, c.last, p.add(kx * xs))[0];
+                    }
+                }
+                for (&x, &wk) in win.iter().zip(&w) {
+                    *acc = simd.mul_add_e_f32s(x, wk, *acc);
+                }
+                for kx in 0..K - ST {
+                    win[kx] = win[kx + ST];
+                }
+                p = p.add(ST * xs);
+            }
+        }
+        for (r, acc) in acc.into_iter().enumerate() {
+            c.epi.finish_tile::<1, M>(simd, [acc], a.y, a.res, (ox + r) * a.y_stride + c.c0, c.last);
+        }
+    }
+}
+
+/// The interior outputs of a tile of one vector, `R` at a time, the rest in smaller steps.
+///
+/// # Safety
+/// [`NhwcRow`]'s contract; `c` is one of its tiles of one vector.
+#[inline(always)]
+unsafe fn nhwc_one_interior<S: Simd, const K: usize, const ST: usize, const R: usize, const M: bool>(
+    simd: S,
+    a: &NhwcRow<'_>,
+    rows: &[*const f32; K],
+    c: NhwcTile<S, 1>,
+) {
+    let mut ox = a.ox_lo;
+    // SAFETY: forwarded contract; segments stay inside the interior.
+    unsafe {
+        while ox + R <= a.ox_hi {
+            nhwc_one_segment::<S, K, ST, R, M>(simd, a, rows, c, ox);
+            ox += R;
+        }
+        while R > 4 && ox + 4 <= a.ox_hi {
+            nhwc_one_segment::<S, K, ST, 4, M>(simd, a, rows, c, ox);
+            ox += 4;
+        }
+        if ox + 2 <= a.ox_hi {
+            nhwc_one_segment::<S, K, ST, 2, M>(simd, a, rows, c, ox);
+            ox += 2;
+        }
+        if ox < a.ox_hi {
+            nhwc_one_segment::<S, K, ST, 1, M>(simd, a, rows, c, ox);
+        }
+    }
+}
+
 /// NHWC `K x K`, stride `ST`, undilated kernel over tiles of `NV` (1 or 2) vectors of channels: for each group
-/// of `R` interior outputs, every tile in turn (so the input pixels stay in L1 across tiles).
+/// of `R` interior outputs, every tile in turn (so the input pixels stay in L1 across tiles). A last tile of one
+/// vector (the rest of the channels, or a wrap vector) makes its own pass over the row, `R1` outputs at a time:
+/// with `R` it would keep half the accumulators in flight and run at half the speed of the others.
 ///
 /// # Safety
 /// `a` satisfies [`NhwcRow`]'s contract for `nv == NV` with `kh == kw == K`, `stride == ST`, `dilation == 1`.
 #[inline(always)]
-pub unsafe fn nhwc_fast<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize>(
+pub unsafe fn nhwc_fast<S: Simd, const K: usize, const ST: usize, const R: usize, const R1: usize, const NV: usize>(
     simd: S,
     a: &NhwcRow<'_>,
 ) {
@@ -1017,6 +1236,8 @@ pub unsafe fn nhwc_fast<S: Simd, const K: usize, const ST: usize, const R: usize
     let epi = Epilogue::new(simd, a.min, a.max);
     let mut rows = [core::ptr::null::<f32>(); K];
     rows.copy_from_slice(&a.rows[..K]);
+    let single = NV > 1 && tile_kind::<S, NV>(a, a.tiles - 1).0 >= 2;
+    let tn = a.tiles - usize::from(single);
     // SAFETY: forwarded contract; segments stay inside the interior.
     unsafe {
         for ox in (0..a.ox_lo).chain(a.ox_hi.max(a.ox_lo)..a.ow) {
@@ -1024,45 +1245,15 @@ pub unsafe fn nhwc_fast<S: Simd, const K: usize, const ST: usize, const R: usize
                 nhwc_border_tile::<S, K, NV>(simd, a, &rows, epi, t, ox);
             }
         }
-        let mut ox = a.ox_lo;
-        while ox + R <= a.ox_hi {
-            for t in 0..a.tiles {
-                nhwc_segment_tile::<S, K, ST, R, NV>(simd, a, &rows, epi, t, ox);
-            }
-            ox += R;
-        }
-        if R > 4 && ox + 4 <= a.ox_hi {
-            for t in 0..a.tiles {
-                nhwc_segment_tile::<S, K, ST, 4, NV>(simd, a, &rows, epi, t, ox);
-            }
-            ox += 4;
-        }
-        // The last interior outputs as one segment (independent accumulator chains).
-        match a.ox_hi - ox {
-            0 => {}
-            1 => {
-                for t in 0..a.tiles {
-                    nhwc_segment_tile::<S, K, ST, 1, NV>(simd, a, &rows, epi, t, ox);
-                }
-            }
-            2 => {
-                for t in 0..a.tiles {
-                    nhwc_segment_tile::<S, K, ST, 2, NV>(simd, a, &rows, epi, t, ox);
-                }
-            }
-            _ => {
-                while ox + 3 <= a.ox_hi {
-                    for t in 0..a.tiles {
-                        nhwc_segment_tile::<S, K, ST, 3, NV>(simd, a, &rows, epi, t, ox);
-                    }
-                    ox += 3;
-                }
-                while ox < a.ox_hi {
-                    for t in 0..a.tiles {
-                        nhwc_segment_tile::<S, K, ST, 1, NV>(simd, a, &rows, epi, t, ox);
-                    }
-                    ox += 1;
-                }
+        nhwc_interior::<S, K, ST, R, NV>(simd, a, &rows, epi, (0, tn), a.ox_lo);
+        if single {
+            let (kind, nc) = tile_kind::<S, NV>(a, tn);
+            if kind == 2 {
+                let c = nhwc_tile::<S, 1, false>(simd, a, epi, tn, nc, NV * S::F32_LANES);
+                nhwc_one_interior::<S, K, ST, R1, false>(simd, a, &rows, c);
+            } else {
+                let c = nhwc_tile::<S, 1, true>(simd, a, epi, tn, nc, NV * S::F32_LANES);
+                nhwc_one_interior::<S, K, ST, R1, true>(simd, a, &rows, c);
             }
         }
     }
@@ -1212,7 +1403,7 @@ unsafe fn grouped_pixels_k3s1<S: DwSimd, const CG: usize, const R: usize, const 
 pub const GROUPED_R: usize = 4;
 
 /// NHWC kernel for grouped convolutions of `a.group` input and output channels per group, `1 < group <= lanes`
-/// dividing the lanes (tiles of one vector, `nv == 1`, no head), any kernel size, stride and dilation. Each
+/// dividing the lanes (tiles of one vector, `nv == 1`, no wrap vector), any kernel size, stride and dilation. Each
 /// output lane sums, over the taps and its group's input channels, the input vector of the tap permuted so that
 /// every lane holds its own group's channel (one `vpermps`), times a weight vector: the group's channels stay in
 /// the lanes instead of a GEMM whose rows would be one group's few channels. Weights per tile: `[bias lanes][kh *
@@ -1221,7 +1412,7 @@ pub const GROUPED_R: usize = 4;
 /// order, skipping padded taps, then the residual and the clamp.
 ///
 /// # Safety
-/// [`NhwcRow`]'s contract for `nv == 1`, `head == 0`, with `a.group` as above.
+/// [`NhwcRow`]'s contract for `nv == 1`, `wrap == 0`, with `a.group` as above.
 #[inline(always)]
 pub unsafe fn nhwc_grouped<S: DwSimd>(simd: S, a: &NhwcRow<'_>) {
     // SAFETY: forwarded contract.
@@ -1243,7 +1434,7 @@ pub unsafe fn nhwc_grouped<S: DwSimd>(simd: S, a: &NhwcRow<'_>) {
 #[inline(always)]
 unsafe fn grouped_row<S: DwSimd, const CG: usize>(simd: S, a: &NhwcRow<'_>) {
     let lanes = S::F32_LANES;
-    debug_assert!(a.group == CG && CG <= lanes && lanes.is_multiple_of(CG) && a.head == 0);
+    debug_assert!(a.group == CG && CG <= lanes && lanes.is_multiple_of(CG) && a.wrap == 0);
     debug_assert_tiles::<S, 1>(a);
     let epi = Epilogue::new(simd, a.min, a.max);
     // Lane `c` of permute `i` takes lane `c - c % CG + i`: its group's channel `i`.
@@ -2115,19 +2306,21 @@ macro_rules! dw_entry_points {
         const NV: usize = 2;
         /// Outputs per step of the stride-1 NHWC kernels (`2 * RS1` accumulators, `2 * K` weight vectors).
         const RS1: usize = $rs1;
+        /// Outputs per step of a stride-1 tile of one vector (as many accumulators as `RS1` outputs of two).
+        const RS1_ONE: usize = 2 * $rs1;
 
-        struct NhwcFast<'a, 'b, const K: usize, const ST: usize, const R: usize, const V: usize>(
+        struct NhwcFast<'a, 'b, const K: usize, const ST: usize, const R: usize, const R1: usize, const V: usize>(
             &'a g::NhwcRow<'b>,
             $simd,
         );
-        impl<const K: usize, const ST: usize, const R: usize, const V: usize> pulp::WithSimd
-            for NhwcFast<'_, '_, K, ST, R, V>
+        impl<const K: usize, const ST: usize, const R: usize, const R1: usize, const V: usize> pulp::WithSimd
+            for NhwcFast<'_, '_, K, ST, R, R1, V>
         {
             type Output = ();
             #[inline(always)]
             fn with_simd<S: pulp::Simd>(self, _host: S) {
                 // SAFETY: the entry point's caller upholds the NhwcRow contract for this shape.
-                unsafe { g::nhwc_fast::<$simd, K, ST, R, V>(self.1, self.0) }
+                unsafe { g::nhwc_fast::<$simd, K, ST, R, R1, V>(self.1, self.0) }
             }
         }
         struct NhwcGeneric<'a, 'b>(&'a g::NhwcRow<'b>, $simd);
@@ -2195,9 +2388,11 @@ macro_rules! dw_entry_points {
         }
         /// # Safety
         /// [`g::NhwcRow`]'s contract for a `K x K` stride-`ST` undilated kernel.
-        unsafe fn nhwc_fast<const K: usize, const ST: usize, const R: usize, const V: usize>(a: &g::NhwcRow<'_>) {
+        unsafe fn nhwc_fast<const K: usize, const ST: usize, const R: usize, const R1: usize, const V: usize>(
+            a: &g::NhwcRow<'_>,
+        ) {
             let simd = token();
-            pulp::Simd::vectorize(simd, NhwcFast::<K, ST, R, V>(a, simd))
+            pulp::Simd::vectorize(simd, NhwcFast::<K, ST, R, R1, V>(a, simd))
         }
         /// # Safety
         /// [`g::NhwcRow`]'s contract.
@@ -2247,25 +2442,25 @@ macro_rules! dw_entry_points {
                 concat!("f32_dwconv_3x3s1_", $tile, "c__", $suffix),
                 2,
                 DwShape::K3S1,
-                DwEntry::Nhwc(nhwc_fast::<3, 1, RS1, 2>),
+                DwEntry::Nhwc(nhwc_fast::<3, 1, RS1, RS1_ONE, 2>),
             ),
             k(
                 concat!("f32_dwconv_3x3s2_", $tile, "c__", $suffix),
                 2,
                 DwShape::K3S2,
-                DwEntry::Nhwc(nhwc_fast::<3, 2, 4, 2>),
+                DwEntry::Nhwc(nhwc_fast::<3, 2, 4, 8, 2>),
             ),
             k(
                 concat!("f32_dwconv_5x5s1_", $tile, "c__", $suffix),
                 2,
                 DwShape::K5S1,
-                DwEntry::Nhwc(nhwc_fast::<5, 1, RS1, 2>),
+                DwEntry::Nhwc(nhwc_fast::<5, 1, RS1, RS1_ONE, 2>),
             ),
             k(
                 concat!("f32_dwconv_5x5s2_", $tile, "c__", $suffix),
                 2,
                 DwShape::K5S2,
-                DwEntry::Nhwc(nhwc_fast::<5, 2, 2, 2>),
+                DwEntry::Nhwc(nhwc_fast::<5, 2, 2, 4, 2>),
             ),
             k(concat!("f32_dwconv_generic_", $tile, "c__", $suffix), NV, DwShape::Generic, DwEntry::Nhwc(nhwc_generic)),
             k(concat!("f32_dwconv2d_chw_3x3s1__", $suffix), 1, DwShape::K3S1, DwEntry::Nchw(nchw_direct::<3, 1, 4>)),
