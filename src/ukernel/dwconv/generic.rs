@@ -614,8 +614,8 @@ impl<S: Simd> Epilogue<S> {
         last: Last<S>,
         back: usize,
     ) {
-        // SAFETY: forwarded contract; `off >= back` never matters: the addresses below `y + off` are formed with
-        // wrapping arithmetic and only the lanes `last.mb` enables, inside the buffer, are accessed.
+        // SAFETY: forwarded contract; the address `back` floats below `y + off` (or `res + off`) may lie before the
+        // buffer: it is formed with wrapping arithmetic and only the lanes `last.mb` enables, inside it, are accessed.
         unsafe {
             if !res.is_null() {
                 acc = simd.add_f32s(acc, last.load(simd, res.add(off), back));
