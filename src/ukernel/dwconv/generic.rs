@@ -597,35 +597,28 @@ impl<S: Simd> Epilogue<S> {
         }
     }
 
-    /// [`Epilogue::finish`] for a wrap vector ([`Last`]): lanes `last.m` at `y + off`, lanes `last.mb` at
-    /// `back` floats before it (the residual likewise).
+    /// [`Epilogue::finish`] for a tile's masked last vector ([`Last`]): lanes `last.m` at `y + off` and, for a wrap
+    /// vector (`last.yb > 0`), lanes `last.mb` `last.yb` floats before it (the residual likewise).
     ///
     /// # Safety
-    /// As [`Epilogue::finish`] for both parts.
+    /// As [`Epilogue::finish`] for the enabled lanes of both parts.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn finish_wrap(
-        self,
-        simd: S,
-        mut acc: S::f32s,
-        y: *mut f32,
-        res: *const f32,
-        off: usize,
-        last: Last<S>,
-        back: usize,
-    ) {
-        // SAFETY: forwarded contract; the address `back` floats below `y + off` (or `res + off`) may lie before the
-        // buffer: it is formed with wrapping arithmetic and only the lanes `last.mb` enables, inside it, are accessed.
+    unsafe fn finish_last(self, simd: S, mut acc: S::f32s, y: *mut f32, res: *const f32, off: usize, last: Last<S>) {
+        // SAFETY: forwarded contract; the address `last.yb` floats below `y + off` (or `res + off`) may lie before
+        // the buffer: it is formed with wrapping arithmetic and only the lanes `last.mb` enables, inside it, are
+        // accessed.
         unsafe {
             if !res.is_null() {
-                acc = simd.add_f32s(acc, last.load(simd, res.add(off), back));
+                acc = simd.add_f32s(acc, last.load(simd, res.add(off), last.yb));
             }
             if self.clamp {
                 acc = crate::simd::clamp(simd, acc, self.lo, self.hi);
             }
             let p = y.add(off);
             mask_store(simd, last.m, p, acc);
-            mask_store(simd, last.mb, p.wrapping_sub(back), acc);
+            if last.yb != 0 {
+                mask_store(simd, last.mb, p.wrapping_sub(last.yb), acc);
+            }
         }
     }
 
@@ -648,12 +641,7 @@ impl<S: Simd> Epilogue<S> {
         unsafe {
             for (v, a) in acc.into_iter().enumerate() {
                 if M && v + 1 == NV {
-                    let off = off + v * S::F32_LANES;
-                    if last.yb != 0 {
-                        self.finish_wrap(simd, a, y, res, off, last, last.yb);
-                    } else {
-                        self.finish::<true>(simd, a, y, res, off, last.m);
-                    }
+                    self.finish_last(simd, a, y, res, off + v * S::F32_LANES, last);
                 } else {
                     self.finish::<false>(simd, a, y, res, off + v * S::F32_LANES, last.m);
                 }
@@ -1076,13 +1064,12 @@ unsafe fn nhwc_segment_tile<S: Simd, const K: usize, const ST: usize, const R: u
     }
 }
 
-/// The interior outputs `[ox, ox_hi)` of one tile of a `K x K`, stride-`ST` kernel, `R` at a time, the rest in one
-/// smaller step (independent accumulator chains), the tiles `t0..t1` in turn for each step.
+/// The interior outputs `ox .. a.ox_hi` of tiles `t0..t1` of a `K x K`, stride-`ST` kernel, `R` at a time, the rest
+/// in one smaller step (independent accumulator chains), the tiles in turn for each step.
 ///
 /// # Safety
-/// [`NhwcRow`]'s contract for `nv == NV`; `ox_hi <= a.ox_hi`, `t1 <= a.tiles`.
+/// [`NhwcRow`]'s contract for `nv == NV`; `a.ox_lo <= ox`, `t1 <= a.tiles`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 unsafe fn nhwc_interior<S: Simd, const K: usize, const ST: usize, const R: usize, const NV: usize>(
     simd: S,
     a: &NhwcRow<'_>,
@@ -1236,7 +1223,8 @@ pub unsafe fn nhwc_fast<S: Simd, const K: usize, const ST: usize, const R: usize
     let epi = Epilogue::new(simd, a.min, a.max);
     let mut rows = [core::ptr::null::<f32>(); K];
     rows.copy_from_slice(&a.rows[..K]);
-    let single = NV > 1 && tile_kind::<S, NV>(a, a.tiles - 1).0 >= 2;
+    let (last_kind, last_nc) = tile_kind::<S, NV>(a, a.tiles - 1);
+    let single = NV > 1 && last_kind >= 2;
     let tn = a.tiles - usize::from(single);
     // SAFETY: forwarded contract; segments stay inside the interior.
     unsafe {
@@ -1247,12 +1235,11 @@ pub unsafe fn nhwc_fast<S: Simd, const K: usize, const ST: usize, const R: usize
         }
         nhwc_interior::<S, K, ST, R, NV>(simd, a, &rows, epi, (0, tn), a.ox_lo);
         if single {
-            let (kind, nc) = tile_kind::<S, NV>(a, tn);
-            if kind == 2 {
-                let c = nhwc_tile::<S, 1, false>(simd, a, epi, tn, nc, NV * S::F32_LANES);
+            if last_kind == 2 {
+                let c = nhwc_tile::<S, 1, false>(simd, a, epi, tn, last_nc, NV * S::F32_LANES);
                 nhwc_one_interior::<S, K, ST, R1, false>(simd, a, &rows, c);
             } else {
-                let c = nhwc_tile::<S, 1, true>(simd, a, epi, tn, nc, NV * S::F32_LANES);
+                let c = nhwc_tile::<S, 1, true>(simd, a, epi, tn, last_nc, NV * S::F32_LANES);
                 nhwc_one_interior::<S, K, ST, R1, true>(simd, a, &rows, c);
             }
         }
