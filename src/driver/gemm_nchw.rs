@@ -230,18 +230,11 @@ impl NchwGemm {
         let one_by_one = p.kernel_height * p.kernel_width == 1;
         // The entry for weight rows one float apart (every kernel has one), used on 1x1 layers, where it was measured.
         let interleaved = if one_by_one { kern.strided(1) } else { None };
-        // Measured on the pointwise rows of the benchmark suite (Zen 4, AVX2 and AVX-512 alike):
-        // - few output channels: read input rows in place, panel-outer (each panel's rows stay in L1 for the few
-        //   channel tiles; packing would cost as much as the arithmetic);
-        // - short K: read in place, channel-tile outer (K rows of a panel are few pages);
-        // - otherwise pack K x NC blocks (rows a plane apart would each touch another page), channel-tile outer.
-        let (direct, panel_outer) = if !pointwise_s1 {
-            (false, false)
-        } else if s.cout_g <= 32 {
-            (true, true)
-        } else {
-            (k <= 64, false)
-        };
+        // 1x1 layers read their input rows in place (no packing) where the output channels are few (at most 32: packing
+        // would cost as much as the arithmetic) or the reduction short (K <= 64: a panel's K rows are few pages); the
+        // others pack K x NC blocks (rows a plane apart would each touch another page). Either way the channel tiles
+        // are the outer loop: each tile sweeps the block's panels in one call.
+        let direct = pointwise_s1 && (s.cout_g <= 32 || k <= 64);
         // Packed 1x1 blocks run the reduction in blocks of `kc` rows where a panel outgrows L1 (see `k_block`).
         let kc = if direct { k } else { k_block(k, s.cout_g, kern, one_by_one) };
         let kblocks = k.div_ceil(kc.max(1));
@@ -265,9 +258,9 @@ impl NchwGemm {
         let (pb, cb) =
             nchw_blocks(p.batch * p.groups, plane - head, s.cout_g, k, (mr_full, nr_full), (l2_bytes, max_nc), threads);
         let (pcount, ccount) = (pb.count() + usize::from(head > 0), cb.count());
-        // Few output channels read in place: the first channel tile of each panel prefetches the next panel where
+        // Few output channels read in place: the first channel tile prefetches, during each panel, the next one where
         // the input streams from beyond L2 (see `prefetch_input`).
-        let next_panel = direct && panel_outer && prefetch_input(s, threads);
+        let next_panel = direct && prefetch_input(s, threads);
         let (xp, yp, rp) = (SendPtr(x as *mut f32), SendPtr(y), SendPtr(res as *mut f32));
         // Pixel block `b`'s pixels: the head block first, if any.
         let pixels = |b: usize| match b {
@@ -407,16 +400,7 @@ impl NchwGemm {
                             }
                         }
                     };
-                    if panel_outer {
-                        // Few output channels over a long K read in place: each panel's rows stay hot in L1 while every
-                        // channel tile passes over them.
-                        for (q, &(b, ldb)) in bpan.iter().enumerate() {
-                            let p0 = prange.start + q * nr_full;
-                            for c0 in crange.clone().step_by(mr_full) {
-                                call(c0, 0, p0, nr_full.min(prange.end - p0), b, ldb, 0);
-                            }
-                        }
-                    } else if kblocks > 1 {
+                    if kblocks > 1 {
                         // Reduction blocks: a panel's block stays in L1 while every channel tile passes over it, then
                         // the panel's next block.
                         for (q, &(b, _)) in bpan.iter().enumerate() {
@@ -429,7 +413,13 @@ impl NchwGemm {
                         }
                     } else {
                         // A weight tile stays in L1 while it sweeps the (L2-resident) panels; output rows are written
-                        // in long contiguous runs.
+                        // in long contiguous runs. Layers of at most 32 output channels read in place once ran panel by
+                        // panel, every channel tile over a panel before the next (its rows hot in L1); measured on Zen 4
+                        // (one thread, three alternating rounds, per-round ratios of this order against that one),
+                        // AVX-512: 112x112 32->16 1.11-1.12x, 16->16 1.24-1.31x, 32->32 1.12-1.13x, 56x56 24->24
+                        // 1.17-1.19x, 64->32 1.07x, 144->24 1.02-1.03x, 28x28 96->32 1.04-1.06x, 192->32 and 56x56
+                        // 256->16 1.00x; AVX2 (6 x 16) 1.00-1.59x (112x112 32->16 1.30x). One call per tile over the
+                        // block's panels amortises the call, and each input row streams 8 panels' length at a time.
                         for c0 in crange.clone().step_by(mr_full) {
                             if !direct {
                                 call(c0, 0, prange.start, prange.len(), bpan[0].0, nr_full, k * nr_full);

@@ -66,8 +66,8 @@ pub enum Prefetch {
     /// The next tile's A rows (the `MR * k` floats after the tile's own), during the first panel: the any-spacing
     /// entries ([`RS_ANY`]) over contiguous rows (`rsa == k`, `csa == 1`).
     NextTile,
-    /// The `NV * lanes` floats after each B row of the first panel, each k step: the next panel, where B rows are
-    /// rows of a caller's tensor read in place (NCHW pixel lanes). The entry for A rows one float apart (`RS == 1`,
+    /// The `NV * lanes` floats after each B row of every panel, each k step: the next panel, where B rows are rows
+    /// of a caller's tensor read in place (NCHW pixel lanes). The entry for A rows one float apart (`RS == 1`,
     /// [`STRIDED_ROWS`]) with C not transposed; elsewhere nothing.
     NextPanel,
 }
@@ -228,7 +228,7 @@ unsafe fn panel<S: TileSimd, const MR: usize, const NV: usize, const RS: usize, 
             } else {
                 let a0 = *a.add(seg);
                 // As above, two instances.
-                acc = if RS == 1 && !TC && t.prefetch == Prefetch::NextPanel && first_panel {
+                acc = if RS == 1 && !TC && t.prefetch == Prefetch::NextPanel {
                     k_loop_strided::<S, MR, NV, RS, true>(simd, acc, a0, t.csa, bp, t.k, t.ldb, false)
                 } else {
                     k_loop_strided::<S, MR, NV, RS, false>(simd, acc, a0, t.csa, bp, t.k, t.ldb, columns)
