@@ -301,33 +301,24 @@ impl NchwGemm {
                     let mut offsets = Vec::new();
                     let xg = group_input(ng);
                     let full_cols = (prange.len() / nr_full) * nr_full;
-                    // B panels: pointer and row stride per panel (packed once per tile, read by every channel tile).
-                    let bpan: Vec<(*const f32, usize)> = if direct {
+                    // Packed B panels (k x nr_full floats each, one after another): the whole block's, in the shared
+                    // buffer or packed here; in direct mode only the ragged last panel is packed, the full ones are
+                    // the input rows themselves (`plane` floats apart, one panel `nr_full` floats after the other).
+                    let packed: *const f32 = if direct {
                         if full_cols < prange.len() {
                             let (pst, len) = (prange.start + full_cols, prange.len() - full_cols);
                             // SAFETY: as above.
                             unsafe { pack_block(p, s, xg, pst, len, nr_full, &mut offsets, bufs) };
                         }
-                        (0..panels)
-                            .map(|q| {
-                                if q * nr_full < full_cols {
-                                    // SAFETY: pixels of this full panel, in every channel row of the group, are inside
-                                    // the input.
-                                    (unsafe { xg.add(prange.start + q * nr_full) }, plane)
-                                } else {
-                                    (bufs.as_ptr(), nr_full)
-                                }
-                            })
-                            .collect()
+                        bufs.as_ptr()
                     } else if shared_len.is_some() {
-                        // SAFETY: this pixel block's slot of the shared buffer, packed before the tasks began.
-                        let block = unsafe { sp.get().add((ng * pcount + rest / ccount) * slot) };
-                        // SAFETY: its panels, k x nr_full floats each, lie within the slot.
-                        (0..panels).map(|q| (unsafe { block.add(q * k * nr_full) } as *const f32, nr_full)).collect()
+                        // SAFETY: this pixel block's slot of the shared buffer, packed before the tasks began; its
+                        // panels lie within the slot.
+                        unsafe { sp.get().add((ng * pcount + rest / ccount) * slot) }
                     } else {
                         // SAFETY: as above.
                         unsafe { pack_block(p, s, xg, prange.start, prange.len(), nr_full, &mut offsets, bufs) };
-                        (0..panels).map(|q| (bufs[q * k * nr_full..].as_ptr(), nr_full)).collect()
+                        bufs.as_ptr()
                     };
                     // One kernel call: output channels c0.. (one MR tile) over `ncols` pixels from `pstart`, whose B
                     // panels start at `b`, `b_stride` apart, rows `ldb` apart, over reduction block `kb` (rows `kb * kc
@@ -403,8 +394,9 @@ impl NchwGemm {
                     if kblocks > 1 {
                         // Reduction blocks: a panel's block stays in L1 while every channel tile passes over it, then
                         // the panel's next block.
-                        for (q, &(b, _)) in bpan.iter().enumerate() {
+                        for q in 0..panels {
                             let p0 = prange.start + q * nr_full;
+                            let b = packed.wrapping_add(q * k * nr_full);
                             for kb in 0..kblocks {
                                 for c0 in crange.clone().step_by(mr_full) {
                                     call(c0, kb, p0, nr_full.min(prange.end - p0), b, nr_full, 0);
@@ -422,15 +414,17 @@ impl NchwGemm {
                         // block's panels amortises the call, and each input row streams 8 panels' length at a time.
                         for c0 in crange.clone().step_by(mr_full) {
                             if !direct {
-                                call(c0, 0, prange.start, prange.len(), bpan[0].0, nr_full, k * nr_full);
+                                call(c0, 0, prange.start, prange.len(), packed, nr_full, k * nr_full);
                                 continue;
                             }
                             if full_cols > 0 {
-                                call(c0, 0, prange.start, full_cols, bpan[0].0, plane, nr_full);
+                                // SAFETY: pixels of the full panels, in every channel row of the group, are inside
+                                // the input.
+                                let b = unsafe { xg.add(prange.start) };
+                                call(c0, 0, prange.start, full_cols, b, plane, nr_full);
                             }
                             if full_cols < prange.len() {
-                                let (b, ldb) = bpan[panels - 1];
-                                call(c0, 0, prange.start + full_cols, prange.len() - full_cols, b, ldb, 0);
+                                call(c0, 0, prange.start + full_cols, prange.len() - full_cols, packed, nr_full, 0);
                             }
                         }
                     }
