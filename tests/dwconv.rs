@@ -154,15 +154,17 @@ fn sweep_specialised_shapes() {
     }
 }
 
-/// NCHW rows around the vector width (and past the kernels' narrow-row limit of 64) and NHWC widths long enough
-/// for the multi-pixel interior loop.
+/// NCHW rows around one and two vector widths (the two-vector whole-row paths) and past the kernels' narrow-row
+/// limit of 64, and NHWC widths long enough for the multi-pixel interior loop.
 #[test]
 fn sweep_row_lengths() {
     for isa in isas() {
         let l = lanes_of(isa);
         for layout in [Layout::Nhwc, Layout::Nchw] {
             for (k, st) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
-                for ow in [l.saturating_sub(1).max(1), l, l + 1, 2 * l + 3, 3 * l + 1, 64, 65, 4 * l + 67] {
+                for ow in
+                    [l.saturating_sub(1).max(1), l, l + 1, 2 * l - 1, 2 * l, 2 * l + 3, 3 * l + 1, 64, 65, 4 * l + 67]
+                {
                     let w = (ow - 1) * st + 1;
                     for pad in [0, k / 2, k - 1] {
                         let p = dw(2 * k + 3, w + k - 1 - pad.min(k - 1), 3, (k, k), layout).stride(st, st).padding(
@@ -182,14 +184,24 @@ fn sweep_row_lengths() {
     }
 }
 
-/// NCHW stride-1 planes whose padded rows fit one vector (the narrow-row path): every height up to a few
-/// multi-row passes, widths up to the vector, every left/right padding, residual and clamp, every ISA.
+/// NCHW stride-1 planes whose padded rows fit one or two vectors (the narrow-row paths): every height up to a few
+/// multi-row passes, widths up to two vectors, every left/right padding, residual and clamp, every ISA.
 #[test]
 fn sweep_narrow_nchw_planes() {
     for isa in isas() {
         let l = lanes_of(isa);
         for k in [3, 5] {
-            for w in [1, 2, k, l.saturating_sub(k).max(1), l.saturating_sub(k - 1).max(1), l + 1] {
+            for w in [
+                1,
+                2,
+                k,
+                l.saturating_sub(k).max(1),
+                l.saturating_sub(k - 1).max(1),
+                l + 1,
+                l + k,
+                2 * l - k + 1,
+                2 * l,
+            ] {
                 for h in 1..=20 {
                     for (pl, pr) in [(0, 0), (k / 2, k / 2), (k - 1, 0), (0, k - 1), (1, k - 1)] {
                         let p = dw(h, w, 2, (k, k), Layout::Nchw).padding(k / 2, pl, k / 2, pr).clamp(-0.6, 0.7);

@@ -8,8 +8,9 @@
 //! (direct) NCHW kernels read the input plane in place, `RR` output rows by one vector per step so that rows share
 //! input-row loads: stride 1 loads each input row once per vector and forms the other taps by shifting lanes in
 //! from the row's previous vector; stride 2 splits each pair of input vectors into even and odd columns in
-//! registers ([`DwSimd`]). The general NCHW kernel reads rows prepared by [`pad_rows`] (zero-padded, split into
-//! stride phases).
+//! registers ([`DwSimd`]). Rows that fit one vector (stride 1), and 3x3 rows that fit two (both strides), are
+//! instead loaded whole, every tap formed from those vectors with no window carried between steps. The general
+//! NCHW kernel reads rows prepared by [`pad_rows`] (zero-padded, split into stride phases).
 //!
 //! Whatever path computes an output, its arithmetic is the same: `acc = bias`, then one multiply-add per tap in
 //! `(ky, kx)` order, then the residual, then the clamp (NaN-preserving). Padded taps are skipped (NHWC, general
@@ -1831,6 +1832,184 @@ unsafe fn nchw_narrow<S: DwSimd, const K: usize>(simd: S, a: &NchwPlane, w: &[[S
     }
 }
 
+/// Output rows per pass of the two-vector narrow-row stride-1 path (eight accumulators; six rows measured no
+/// faster).
+const NARROW2_RR: usize = 4;
+
+/// `RR` output rows starting at `oy` of a `K x K` stride-1 NCHW kernel whose rows fit two vectors (`lanes < ow`,
+/// `ow + K - 1 <= 2 * lanes`): each input row is two masked loads from columns `-pad_left` and `lanes - pad_left`
+/// (`m`); tap `kx` of the first output vector is the pair moved down by `kx` lanes, of the second the second vector
+/// moved down by `kx` lanes.
+///
+/// # Safety
+/// [`NchwPlane`]'s contract for the direct kernels with `oy + RR <= oy1`; `m` = the [`col_lanes`] of the two
+/// vectors.
+#[inline(always)]
+unsafe fn nchw_narrow2_rows<S: DwSimd, const K: usize, const RR: usize>(
+    simd: S,
+    a: &NchwPlane,
+    w: &[[S::f32s; K]; K],
+    epi: Epilogue<S>,
+    m: [Lanes<S>; 2],
+    oy: usize,
+) {
+    let lanes = S::F32_LANES;
+    let bias = simd.splat_f32s(a.bias);
+    let mut acc = [[bias; 2]; RR];
+    let c = -(a.pad_left as isize);
+    for i in 0..RR + K - 1 {
+        let row = nchw_row(a, (oy + i) as isize - a.pad_top as isize);
+        // SAFETY: the row holds `in_w` floats, of which the masks enable only columns inside.
+        let (v0, v1) = unsafe {
+            (
+                mask_load(simd, m[0], row.wrapping_offset(c)),
+                mask_load(simd, m[1], row.wrapping_offset(c + lanes as isize)),
+            )
+        };
+        let mut t = [[v0, v1]; K];
+        for (kx, t) in t.iter_mut().enumerate().skip(1) {
+            *t = [simd.shift_in(v0, v1, lanes - kx), simd.shift_down(v1, kx)];
+        }
+        for (r, acc) in acc.iter_mut().enumerate() {
+            if i >= r && i - r < K {
+                for (kx, t) in t.iter().enumerate() {
+                    for (acc, &t) in acc.iter_mut().zip(t) {
+                        *acc = simd.mul_add_e_f32s(t, w[i - r][kx], *acc);
+                    }
+                }
+            }
+        }
+    }
+    let full = Lanes::new(simd, 0, lanes);
+    let tail = Lanes::new(simd, 0, a.ow - lanes);
+    for (r, [acc0, acc1]) in acc.into_iter().enumerate() {
+        // SAFETY: outputs `0..ow` of row `oy + r` are inside the output (contract), `lanes < ow`.
+        unsafe {
+            epi.finish::<false>(simd, acc0, a.y, a.res, (oy + r) * a.ow, full);
+            epi.finish::<true>(simd, acc1, a.y, a.res, (oy + r) * a.ow + lanes, tail);
+        }
+    }
+}
+
+/// [`nchw_narrow2_rows`] over rows `oy0..oy1`: `NARROW2_RR` rows per pass, the rest in one pass. Against the
+/// vector-at-a-time path (a window vector, an interior and an edge vector per row and pass, their masks computed
+/// per pass): 28x28x192 1.42-1.51x on Zen 4 (AVX-512, in process, three alternating rounds), 14x14x384 forced to
+/// AVX2 1.19-1.20x.
+///
+/// # Safety
+/// As [`nchw_narrow2_rows`] for rows `oy0..oy1`.
+#[inline(always)]
+unsafe fn nchw_narrow2<S: DwSimd, const K: usize>(simd: S, a: &NchwPlane, w: &[[S::f32s; K]; K], epi: Epilogue<S>) {
+    let lanes = S::F32_LANES as isize;
+    let c = -(a.pad_left as isize);
+    let m = [col_lanes(simd, c, a.in_w), col_lanes(simd, c + lanes, a.in_w)];
+    let mut oy = a.oy0;
+    // SAFETY: forwarded contract; each pass covers rows below `oy1`.
+    unsafe {
+        while oy + NARROW2_RR <= a.oy1 {
+            nchw_narrow2_rows::<S, K, NARROW2_RR>(simd, a, w, epi, m, oy);
+            oy += NARROW2_RR;
+        }
+        match a.oy1 - oy {
+            0 => {}
+            1 => nchw_narrow2_rows::<S, K, 1>(simd, a, w, epi, m, oy),
+            2 => nchw_narrow2_rows::<S, K, 2>(simd, a, w, epi, m, oy),
+            3 => nchw_narrow2_rows::<S, K, 3>(simd, a, w, epi, m, oy),
+            4 => nchw_narrow2_rows::<S, K, 4>(simd, a, w, epi, m, oy),
+            _ => nchw_narrow2_rows::<S, K, 5>(simd, a, w, epi, m, oy),
+        }
+    }
+}
+
+/// `RR` output rows starting at `oy` of a 3x3 stride-2 NCHW kernel whose output rows fit two vectors (`lanes < ow
+/// <= 2 * lanes`) and whose left padding is at least 1: each input row is four masked loads from column
+/// `1 - pad_left` (`m`), split into the even and odd columns of the two output vectors; the first vector's shifted
+/// odd tap takes zeros from the left (all padding), the second's the first's odd columns.
+///
+/// # Safety
+/// [`NchwPlane`]'s contract for the direct kernels with `oy + RR <= oy1`; `K == 3`; `m` = the [`col_lanes`] of the
+/// four vectors.
+#[inline(always)]
+unsafe fn nchw_narrow2_s2_rows<S: DwSimd, const K: usize, const RR: usize>(
+    simd: S,
+    a: &NchwPlane,
+    w: &[[S::f32s; K]; K],
+    epi: Epilogue<S>,
+    m: &[Lanes<S>; 4],
+    oy: usize,
+) {
+    let lanes = S::F32_LANES;
+    let l = lanes as isize;
+    let bias = simd.splat_f32s(a.bias);
+    let zero = simd.splat_f32s(0.0);
+    let mut acc = [[bias; 2]; RR];
+    let c = 1 - a.pad_left as isize;
+    for i in 0..2 * RR + 1 {
+        let row = nchw_row(a, (2 * oy + i) as isize - a.pad_top as isize);
+        // SAFETY: the row holds `in_w` floats, of which the masks enable only columns inside.
+        let (e0, o0, e1, o1) = unsafe {
+            let (e0, o0) = simd.split_pairs(
+                mask_load(simd, m[0], row.wrapping_offset(c)),
+                mask_load(simd, m[1], row.wrapping_offset(c + l)),
+            );
+            let (e1, o1) = simd.split_pairs(
+                mask_load(simd, m[2], row.wrapping_offset(c + 2 * l)),
+                mask_load(simd, m[3], row.wrapping_offset(c + 3 * l)),
+            );
+            (e0, o0, e1, o1)
+        };
+        let t = [[simd.split_shift_in(zero, o0, 1), simd.split_shift_in(o0, o1, 1)], [e0, e1], [o0, o1]];
+        for (r, acc) in acc.iter_mut().enumerate() {
+            if i >= 2 * r && i - 2 * r < 3 {
+                for (kx, t) in t.iter().enumerate() {
+                    for (acc, &t) in acc.iter_mut().zip(t) {
+                        *acc = simd.mul_add_e_f32s(t, w[i - 2 * r][kx], *acc);
+                    }
+                }
+            }
+        }
+    }
+    let full = Lanes::new(simd, 0, lanes);
+    let tail = Lanes::new(simd, 0, a.ow - lanes);
+    for (r, [acc0, acc1]) in acc.into_iter().enumerate() {
+        // SAFETY: outputs `0..ow` of row `oy + r` are inside the output (contract), `lanes < ow`.
+        unsafe {
+            epi.finish::<false>(simd, simd.split_order(acc0), a.y, a.res, (oy + r) * a.ow, full);
+            epi.finish::<true>(simd, simd.split_order(acc1), a.y, a.res, (oy + r) * a.ow + lanes, tail);
+        }
+    }
+}
+
+/// Output rows per pass of [`nchw_narrow2_s2`].
+const NARROW2_S2_RR: usize = 3;
+
+/// [`nchw_narrow2_s2_rows`] over rows `oy0..oy1`: `NARROW2_S2_RR` rows per pass, the rest in one pass. Against the
+/// vector-at-a-time path: 56x56x144 1.04-1.32x on Zen 4 (AVX-512, in process, three alternating rounds; 45.8 against
+/// 34.7 GFLOP/s at the median of six alternating processes).
+///
+/// # Safety
+/// As [`nchw_narrow2_s2_rows`] for rows `oy0..oy1`.
+#[inline(always)]
+unsafe fn nchw_narrow2_s2<S: DwSimd, const K: usize>(simd: S, a: &NchwPlane, w: &[[S::f32s; K]; K], epi: Epilogue<S>) {
+    debug_assert!(K == 3 && a.pad_left >= 1 && S::F32_LANES < a.ow && a.ow <= 2 * S::F32_LANES);
+    let l = S::F32_LANES as isize;
+    let c = 1 - a.pad_left as isize;
+    let m = core::array::from_fn(|q| col_lanes(simd, c + q as isize * l, a.in_w));
+    let mut oy = a.oy0;
+    // SAFETY: forwarded contract; each pass covers rows below `oy1`.
+    unsafe {
+        while oy + NARROW2_S2_RR <= a.oy1 {
+            nchw_narrow2_s2_rows::<S, K, NARROW2_S2_RR>(simd, a, w, epi, &m, oy);
+            oy += NARROW2_S2_RR;
+        }
+        match a.oy1 - oy {
+            0 => {}
+            1 => nchw_narrow2_s2_rows::<S, K, 1>(simd, a, w, epi, &m, oy),
+            _ => nchw_narrow2_s2_rows::<S, K, 2>(simd, a, w, epi, &m, oy),
+        }
+    }
+}
+
 /// The tap masks of the flat small-plane path for a stride-1 `kh x kw` kernel whose output plane has the input's
 /// size (`in_h x in_w`): for output vector `v` (outputs `v * lanes ..` of the plane in row-major order) and tap
 /// `t = ky * kw + kx`, bit `j` is set when output `v * lanes + j` exists and its tap lies inside the image.
@@ -1977,6 +2156,19 @@ pub unsafe fn nchw_direct<S: DwSimd, const K: usize, const ST: usize, const RR: 
         // SAFETY: forwarded contract.
         unsafe { nchw_narrow::<S, K>(simd, a, &w, epi) };
         return;
+    }
+    // 3x3 rows that fit two vectors: each input row loaded whole, no window carried from vector to vector.
+    if K == 3 && a.ow > S::F32_LANES {
+        if ST == 1 && a.ow + K - 1 <= 2 * S::F32_LANES {
+            // SAFETY: forwarded contract.
+            unsafe { nchw_narrow2::<S, K>(simd, a, &w, epi) };
+            return;
+        }
+        if ST == 2 && a.pad_left >= 1 && a.ow <= 2 * S::F32_LANES {
+            // SAFETY: forwarded contract.
+            unsafe { nchw_narrow2_s2::<S, K>(simd, a, &w, epi) };
+            return;
+        }
     }
     // SAFETY: forwarded contract; each pass covers rows below `oy1`.
     unsafe {
