@@ -154,17 +154,28 @@ fn sweep_specialised_shapes() {
     }
 }
 
-/// NCHW rows around one and two vector widths (the two-vector whole-row paths) and past the kernels' narrow-row
-/// limit of 64, and NHWC widths long enough for the multi-pixel interior loop.
+/// NCHW rows around one to four vector widths (the whole-row paths) and past the kernels' narrow-row limit of 64,
+/// and NHWC widths long enough for the multi-pixel interior loop.
 #[test]
 fn sweep_row_lengths() {
     for isa in isas() {
         let l = lanes_of(isa);
         for layout in [Layout::Nhwc, Layout::Nchw] {
             for (k, st) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
-                for ow in
-                    [l.saturating_sub(1).max(1), l, l + 1, 2 * l - 1, 2 * l, 2 * l + 3, 3 * l + 1, 64, 65, 4 * l + 67]
-                {
+                for ow in [
+                    l.saturating_sub(1).max(1),
+                    l,
+                    l + 1,
+                    2 * l - 1,
+                    2 * l,
+                    2 * l + 3,
+                    3 * l,
+                    3 * l + 1,
+                    4 * l,
+                    64,
+                    65,
+                    4 * l + 67,
+                ] {
                     let w = (ow - 1) * st + 1;
                     for pad in [0, k / 2, k - 1] {
                         let p = dw(2 * k + 3, w + k - 1 - pad.min(k - 1), 3, (k, k), layout).stride(st, st).padding(

@@ -8,8 +8,9 @@
 //! (direct) NCHW kernels read the input plane in place, `RR` output rows by one vector per step so that rows share
 //! input-row loads: stride 1 loads each input row once per vector and forms the other taps by shifting lanes in
 //! from the row's previous vector; stride 2 splits each pair of input vectors into even and odd columns in
-//! registers ([`DwSimd`]). Rows that fit one vector (stride 1), and 3x3 rows that fit two (both strides), are
-//! instead loaded whole, every tap formed from those vectors with no window carried between steps. The general
+//! registers ([`DwSimd`]). Rows that fit one vector (stride 1), 3x3 rows that fit two (stride 1) and 3x3
+//! stride-2 rows of up to four output vectors are instead loaded whole, every tap formed from those vectors with
+//! no window carried between steps. The general
 //! NCHW kernel reads rows prepared by [`pad_rows`] (zero-padded, split into stride phases).
 //!
 //! Whatever path computes an output, its arithmetic is the same: `acc = bias`, then one multiply-add per tap in
@@ -1921,91 +1922,99 @@ unsafe fn nchw_narrow2<S: DwSimd, const K: usize>(simd: S, a: &NchwPlane, w: &[[
     }
 }
 
-/// `RR` output rows starting at `oy` of a 3x3 stride-2 NCHW kernel whose output rows fit two vectors (`lanes < ow
-/// <= 2 * lanes`) and whose left padding is at least 1: each input row is four masked loads from column
-/// `1 - pad_left` (`m`), split into the even and odd columns of the two output vectors; the first vector's shifted
-/// odd tap takes zeros from the left (all padding), the second's the first's odd columns.
+/// `RR` output rows starting at `oy` of a 3x3 stride-2 NCHW kernel whose output rows are `NV` vectors (`(NV - 1) *
+/// lanes < ow <= NV * lanes`) and whose left padding is at least 1: each input row is `2 * NV` masked loads from
+/// column `1 - pad_left` (`m`), each pair split into the even and odd columns of one output vector; the first
+/// vector's shifted odd tap takes zeros from the left (all padding), the others' the previous vector's odd columns.
+/// Every output vector of the pass keeps its accumulators, so nothing is carried from step to step but that one
+/// odd vector.
 ///
 /// # Safety
-/// [`NchwPlane`]'s contract for the direct kernels with `oy + RR <= oy1`; `K == 3`; `m` = the [`col_lanes`] of the
-/// four vectors.
+/// [`NchwPlane`]'s contract for the direct kernels with `oy + RR <= oy1`; `K == 3`, `NV <= 4`; `m` = the
+/// [`col_lanes`] of the `2 * NV` vectors.
 #[inline(always)]
-unsafe fn nchw_narrow2_s2_rows<S: DwSimd, const K: usize, const RR: usize>(
+unsafe fn nchw_whole_s2_rows<S: DwSimd, const K: usize, const NV: usize, const RR: usize>(
     simd: S,
     a: &NchwPlane,
     w: &[[S::f32s; K]; K],
     epi: Epilogue<S>,
-    m: &[Lanes<S>; 4],
+    m: &[Lanes<S>; 8],
     oy: usize,
 ) {
     let lanes = S::F32_LANES;
     let l = lanes as isize;
     let bias = simd.splat_f32s(a.bias);
     let zero = simd.splat_f32s(0.0);
-    let mut acc = [[bias; 2]; RR];
+    let mut acc = [[bias; NV]; RR];
     let c = 1 - a.pad_left as isize;
     for i in 0..2 * RR + 1 {
         let row = nchw_row(a, (2 * oy + i) as isize - a.pad_top as isize);
-        // SAFETY: the row holds `in_w` floats, of which the masks enable only columns inside.
-        let (e0, o0, e1, o1) = unsafe {
-            let (e0, o0) = simd.split_pairs(
-                mask_load(simd, m[0], row.wrapping_offset(c)),
-                mask_load(simd, m[1], row.wrapping_offset(c + l)),
-            );
-            let (e1, o1) = simd.split_pairs(
-                mask_load(simd, m[2], row.wrapping_offset(c + 2 * l)),
-                mask_load(simd, m[3], row.wrapping_offset(c + 3 * l)),
-            );
-            (e0, o0, e1, o1)
-        };
-        let t = [[simd.split_shift_in(zero, o0, 1), simd.split_shift_in(o0, o1, 1)], [e0, e1], [o0, o1]];
-        for (r, acc) in acc.iter_mut().enumerate() {
-            if i >= 2 * r && i - 2 * r < 3 {
-                for (kx, t) in t.iter().enumerate() {
-                    for (acc, &t) in acc.iter_mut().zip(t) {
-                        *acc = simd.mul_add_e_f32s(t, w[i - 2 * r][kx], *acc);
+        let mut prev = zero;
+        for j in 0..NV {
+            let q = 2 * j;
+            // SAFETY: the row holds `in_w` floats, of which the masks enable only columns inside.
+            let (e, o) = unsafe {
+                simd.split_pairs(
+                    mask_load(simd, m[q], row.wrapping_offset(c + q as isize * l)),
+                    mask_load(simd, m[q + 1], row.wrapping_offset(c + (q as isize + 1) * l)),
+                )
+            };
+            let t = [simd.split_shift_in(prev, o, 1), e, o];
+            prev = o;
+            for (r, acc) in acc.iter_mut().enumerate() {
+                if i >= 2 * r && i - 2 * r < 3 {
+                    for (kx, &t) in t.iter().enumerate() {
+                        acc[j] = simd.mul_add_e_f32s(t, w[i - 2 * r][kx], acc[j]);
                     }
                 }
             }
         }
     }
     let full = Lanes::new(simd, 0, lanes);
-    let tail = Lanes::new(simd, 0, a.ow - lanes);
-    for (r, [acc0, acc1]) in acc.into_iter().enumerate() {
-        // SAFETY: outputs `0..ow` of row `oy + r` are inside the output (contract), `lanes < ow`.
-        unsafe {
-            epi.finish::<false>(simd, simd.split_order(acc0), a.y, a.res, (oy + r) * a.ow, full);
-            epi.finish::<true>(simd, simd.split_order(acc1), a.y, a.res, (oy + r) * a.ow + lanes, tail);
+    let tail = Lanes::new(simd, 0, a.ow - (NV - 1) * lanes);
+    for (r, acc) in acc.into_iter().enumerate() {
+        for (j, acc) in acc.into_iter().enumerate() {
+            let off = (oy + r) * a.ow + j * lanes;
+            // SAFETY: outputs `0..ow` of row `oy + r` are inside the output (contract).
+            unsafe {
+                if j + 1 < NV {
+                    epi.finish::<false>(simd, simd.split_order(acc), a.y, a.res, off, full);
+                } else {
+                    epi.finish::<true>(simd, simd.split_order(acc), a.y, a.res, off, tail);
+                }
+            }
         }
     }
 }
 
-/// Output rows per pass of [`nchw_narrow2_s2`].
-const NARROW2_S2_RR: usize = 3;
-
-/// [`nchw_narrow2_s2_rows`] over rows `oy0..oy1`: `NARROW2_S2_RR` rows per pass, the rest in one pass. Against the
-/// vector-at-a-time path: 56x56x144 1.04-1.32x on Zen 4 (AVX-512, in process, three alternating rounds; 45.8 against
-/// 34.7 GFLOP/s at the median of six alternating processes).
+/// [`nchw_whole_s2_rows`] over rows `oy0..oy1`: `RR` rows per pass, the rest in one pass. Against the
+/// vector-at-a-time path (Zen 4, AVX-512, in process, input 16 bytes past a line, medians of alternating processes):
+/// 56x56x144 (two vectors, three rows a pass) 45.8 against 34.7 GFLOP/s, 84x84x96 (three, two rows) 56.5 against
+/// 40.9, 112x112x96 (four, two rows) 51.7 against 39.9.
 ///
 /// # Safety
-/// As [`nchw_narrow2_s2_rows`] for rows `oy0..oy1`.
+/// As [`nchw_whole_s2_rows`] for rows `oy0..oy1`.
 #[inline(always)]
-unsafe fn nchw_narrow2_s2<S: DwSimd, const K: usize>(simd: S, a: &NchwPlane, w: &[[S::f32s; K]; K], epi: Epilogue<S>) {
-    debug_assert!(K == 3 && a.pad_left >= 1 && S::F32_LANES < a.ow && a.ow <= 2 * S::F32_LANES);
+unsafe fn nchw_whole_s2<S: DwSimd, const K: usize, const NV: usize, const RR: usize>(
+    simd: S,
+    a: &NchwPlane,
+    w: &[[S::f32s; K]; K],
+    epi: Epilogue<S>,
+) {
     let l = S::F32_LANES as isize;
     let c = 1 - a.pad_left as isize;
     let m = core::array::from_fn(|q| col_lanes(simd, c + q as isize * l, a.in_w));
     let mut oy = a.oy0;
     // SAFETY: forwarded contract; each pass covers rows below `oy1`.
     unsafe {
-        while oy + NARROW2_S2_RR <= a.oy1 {
-            nchw_narrow2_s2_rows::<S, K, NARROW2_S2_RR>(simd, a, w, epi, &m, oy);
-            oy += NARROW2_S2_RR;
+        while oy + RR <= a.oy1 {
+            nchw_whole_s2_rows::<S, K, NV, RR>(simd, a, w, epi, &m, oy);
+            oy += RR;
         }
         match a.oy1 - oy {
             0 => {}
-            1 => nchw_narrow2_s2_rows::<S, K, 1>(simd, a, w, epi, &m, oy),
-            _ => nchw_narrow2_s2_rows::<S, K, 2>(simd, a, w, epi, &m, oy),
+            1 => nchw_whole_s2_rows::<S, K, NV, 1>(simd, a, w, epi, &m, oy),
+            _ => nchw_whole_s2_rows::<S, K, NV, 2>(simd, a, w, epi, &m, oy),
         }
     }
 }
@@ -2157,16 +2166,23 @@ pub unsafe fn nchw_direct<S: DwSimd, const K: usize, const ST: usize, const RR: 
         unsafe { nchw_narrow::<S, K>(simd, a, &w, epi) };
         return;
     }
-    // 3x3 rows that fit two vectors: each input row loaded whole, no window carried from vector to vector.
+    // 3x3 rows that fit two vectors (stride 1): each input row loaded whole, no window carried from vector to vector.
     if K == 3 && a.ow > S::F32_LANES {
         if ST == 1 && a.ow + K - 1 <= 2 * S::F32_LANES {
             // SAFETY: forwarded contract.
             unsafe { nchw_narrow2::<S, K>(simd, a, &w, epi) };
             return;
         }
-        if ST == 2 && a.pad_left >= 1 && a.ow <= 2 * S::F32_LANES {
+        // Stride 2, rows of up to four vectors: likewise, every output vector of a pass in registers.
+        if ST == 2 && a.pad_left >= 1 && a.ow <= 4 * S::F32_LANES {
             // SAFETY: forwarded contract.
-            unsafe { nchw_narrow2_s2::<S, K>(simd, a, &w, epi) };
+            unsafe {
+                match a.ow.div_ceil(S::F32_LANES) {
+                    2 => nchw_whole_s2::<S, K, 2, 3>(simd, a, &w, epi),
+                    3 => nchw_whole_s2::<S, K, 3, 2>(simd, a, &w, epi),
+                    _ => nchw_whole_s2::<S, K, 4, 2>(simd, a, &w, epi),
+                }
+            }
             return;
         }
     }
