@@ -10,8 +10,8 @@
 //! from the row's previous vector; stride 2 splits each pair of input vectors into even and odd columns in
 //! registers ([`DwSimd`]). Rows that fit one vector (stride 1), 3x3 rows that fit two (stride 1) and 3x3
 //! stride-2 rows of up to four output vectors are instead loaded whole, every tap formed from those vectors with
-//! no window carried between steps. The general
-//! NCHW kernel reads rows prepared by [`pad_rows`] (zero-padded, split into stride phases).
+//! no window carried between steps. The general NCHW kernel reads rows prepared by [`pad_rows`] (zero-padded,
+//! split into stride phases).
 //!
 //! Whatever path computes an output, its arithmetic is the same: `acc = bias`, then one multiply-add per tap in
 //! `(ky, kx)` order, then the residual, then the clamp (NaN-preserving). Padded taps are skipped (NHWC, general
@@ -1915,9 +1915,7 @@ unsafe fn nchw_narrow2<S: DwSimd, const K: usize>(simd: S, a: &NchwPlane, w: &[[
             0 => {}
             1 => nchw_narrow2_rows::<S, K, 1>(simd, a, w, epi, m, oy),
             2 => nchw_narrow2_rows::<S, K, 2>(simd, a, w, epi, m, oy),
-            3 => nchw_narrow2_rows::<S, K, 3>(simd, a, w, epi, m, oy),
-            4 => nchw_narrow2_rows::<S, K, 4>(simd, a, w, epi, m, oy),
-            _ => nchw_narrow2_rows::<S, K, 5>(simd, a, w, epi, m, oy),
+            _ => nchw_narrow2_rows::<S, K, 3>(simd, a, w, epi, m, oy),
         }
     }
 }
