@@ -86,7 +86,7 @@ fn dw(h: usize, w: usize, c: usize, k: (usize, usize), layout: Layout) -> Conv2d
 
 /// Kernel name the plan should pick for a specialised shape.
 fn expect_kernel(p: &Conv2dParams, isa: Isa, shape: dwconv::DwShape) -> &'static str {
-    dwconv::find(isa, p.layout, shape).unwrap().name
+    dwconv::select(isa, p.layout, shape, p.c_in).unwrap().name
 }
 
 #[test]
@@ -256,6 +256,61 @@ fn sweep_nhwc_interior_lengths() {
                 }
             }
         }
+    }
+}
+
+/// The NHWC kernels that take two output rows a call (3x3 stride 2, from a few tiles of channels): every output
+/// height up to a few pairs (an odd last row runs alone), every top/bottom padding, interiors around its step of
+/// outputs, channel counts at and past its threshold (a masked last tile), the epilogue, batches (pairs never span
+/// two images) and thread counts that split the rows into blocks of odd length, bitwise against one thread.
+#[test]
+fn nhwc_two_output_rows_a_call() {
+    for isa in isas() {
+        let Some(k) = dwconv::all().find(|k| k.isa == isa && k.pair) else { continue };
+        let (l, min) = (k.lanes, k.min_channels);
+        assert!(min > 0 && k.layout() == Layout::Nhwc && k.shape == dwconv::DwShape::K3S2, "{}", k.name);
+        for c in [min, min + 1, min + l.max(2) - 1, 2 * min + 5] {
+            for h in 1..=10 {
+                for (pt, pb) in [(1, 1), (0, 0), (2, 0), (0, 2), (1, 2)] {
+                    for (w, pl, pr) in [(1, 1, 1), (9, 1, 1), (17, 1, 0), (20, 0, 2), (23, 2, 1)] {
+                        let p = dw(h, w, c, (3, 3), Layout::Nhwc)
+                            .stride(2, 2)
+                            .padding(pt, pl, pb, pr)
+                            .clamp(-0.5, 0.75)
+                            .batch(if h % 3 == 0 { 2 } else { 1 });
+                        if p.validate().is_err() {
+                            continue;
+                        }
+                        let conv = Conv2d::with_options(
+                            p,
+                            &data(c * 9, 1),
+                            None,
+                            PlanOptions { isa: Some(isa), ..Default::default() },
+                        )
+                        .unwrap();
+                        assert_eq!(conv.kernel_choice().kernel, k.name, "{p:?}");
+                        let in_place = (h + w) % 2 == 0;
+                        let e = Extras { bias: true, residual: !in_place, in_place, threads: 1, no_reference: false };
+                        let one = check(p, isa, e);
+                        let three = check(p, isa, Extras { threads: 3, no_reference: true, ..e });
+                        assert!(
+                            one.iter().zip(&three).all(|(a, b)| a.to_bits() == b.to_bits()),
+                            "{isa} {p:?}: 3 threads differ from 1"
+                        );
+                    }
+                }
+            }
+        }
+        // Below the threshold the one-row kernel serves.
+        let p = dw(6, 9, min - 1, (3, 3), Layout::Nhwc).stride(2, 2).padding(1, 1, 1, 1);
+        let conv = Conv2d::with_options(
+            p,
+            &data((min - 1) * 9, 1),
+            None,
+            PlanOptions { isa: Some(isa), ..Default::default() },
+        )
+        .unwrap();
+        assert!(!conv.kernel_choice().kernel.contains("2rows"), "{isa}: {}", conv.kernel_choice().kernel);
     }
 }
 

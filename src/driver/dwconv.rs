@@ -61,7 +61,7 @@ impl Depthwise {
         // is the same for finite weights. Keep the general NCHW kernel for anything else that reaches here.
         let shape =
             if p.layout == Layout::Nchw && !weights.iter().all(|w| w.is_finite()) { DwShape::Generic } else { shape };
-        let kernel = dwconv::find(isa, p.layout, shape)
+        let kernel = dwconv::select(isa, p.layout, shape, p.c_in)
             .ok_or_else(|| Error::Unsupported(format!("no depthwise kernel for ISA {isa}")))?;
         Ok(match kernel.entry {
             DwEntry::Nhwc(f) => Some(Depthwise::Nhwc(DwNhwc::new(p, s, kernel, f, weights, bias)?)),
@@ -290,7 +290,10 @@ impl DwNhwc {
             let (t0, t1) = (trange.start, trange.end);
             let o0 = tiling.start(t0);
             let nc = tiling.start(t1) - o0;
-            let mut rows = vec![core::ptr::null::<f32>(); kh];
+            // Two output rows a call where the kernel takes them (read in place only): `kh + stride` input rows.
+            let pair = self.kernel.pair && mult == 1;
+            let max_rows = kh + if pair { p.stride_height } else { 0 };
+            let mut rows = vec![core::ptr::null::<f32>(); max_rows];
             let mut grows = rows.clone();
             let group = (NHWC_GROUP_CHANNELS / l).max(1);
             // Channel multiplier > 1: lane `c` reads input channel (o0 + c) / mult, gathered once per input row into
@@ -303,10 +306,16 @@ impl DwNhwc {
                 let ring = &mut scratch[skip..skip + copies * row_len];
                 // The input row (image * in_height + row) each copy slot holds.
                 let mut held = vec![usize::MAX; copies];
-                let mut need = vec![usize::MAX; kh];
-                for row in rb.range(t / tcount) {
+                let mut need = vec![usize::MAX; max_rows];
+                let range = rb.range(t / tcount);
+                let mut row = range.start;
+                while row < range.end {
                     let (n, oy) = (row / oh, row % oh);
-                    for (ky, key) in need.iter_mut().enumerate() {
+                    let out_rows = if pair && row + 1 < range.end && oy + 1 < oh { 2 } else { 1 };
+                    let nr = kh + (out_rows - 1) * p.stride_height;
+                    // Input row `ky` of the call: kernel row `ky` of the first output row (pair kernels are
+                    // undilated, so also kernel row `ky - stride` of the second).
+                    for (ky, key) in need.iter_mut().enumerate().take(nr) {
                         let iy = (oy * p.stride_height + ky * p.dilation_height) as isize - p.pad_top as isize;
                         *key = if iy < 0 || iy >= p.in_height as isize {
                             usize::MAX
@@ -366,7 +375,7 @@ impl DwNhwc {
                         }
                         let off = (n * oh + oy) * ow * p.c_out + o0 + c0;
                         let a = NhwcRow {
-                            rows: &grows,
+                            rows: &grows[..nr],
                             w: packed.as_slice()[g0 * self.tile_stride..].as_ptr(),
                             w_stride: self.tile_stride,
                             tiles: gn,
@@ -387,6 +396,8 @@ impl DwNhwc {
                             // SAFETY: as above, for the residual.
                             res: if rp.get().is_null() { core::ptr::null() } else { unsafe { rp.get().add(off) } },
                             y_stride: p.c_out,
+                            out_rows,
+                            y_row: ow * p.c_out,
                             min: p.output_min,
                             max: p.output_max,
                             group: s.cin_g,
@@ -397,6 +408,7 @@ impl DwNhwc {
                         unsafe { (self.f)(&a) };
                         g0 += gn;
                     }
+                    row += out_rows;
                 }
                 Ok(())
             })

@@ -2,4 +2,4 @@
 
 use pulp::x86::V3;
 
-super::generic::dw_entry_points!(V3, V3::new_unchecked(), crate::isa::Isa::Avx2, 8, 16, "avx2", 4, 8);
+super::generic::dw_entry_points!(V3, V3::new_unchecked(), crate::isa::Isa::Avx2, 8, 16, "avx2", 4, 8, false);

@@ -2,4 +2,4 @@
 
 use pulp::x86::V4;
 
-super::generic::dw_entry_points!(V4, V4::new_unchecked(), crate::isa::Isa::Avx512, 16, 32, "avx512", 6, 16);
+super::generic::dw_entry_points!(V4, V4::new_unchecked(), crate::isa::Isa::Avx512, 16, 32, "avx512", 6, 16, true);

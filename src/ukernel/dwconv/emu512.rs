@@ -14,7 +14,8 @@ pub mod v3_512b {
         32,
         "avx512_on_avx2",
         6,
-        16
+        16,
+        true
     );
 }
 
@@ -29,6 +30,7 @@ pub mod scalar512b {
         32,
         "avx512_portable",
         6,
-        16
+        16,
+        true
     );
 }

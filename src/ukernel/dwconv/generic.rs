@@ -714,9 +714,13 @@ unsafe fn ld_tile<S: Simd, const NV: usize, const M: bool>(simd: S, last: Last<S
 /// starting at the first vector boundary of each pixel (`lanes - wrap` channels in) so that every other vector
 /// is aligned, the pixel's first and last channels sharing one vector.
 ///
+/// A kernel that takes two output rows a call ([`DwKernel::pair`](super::DwKernel::pair)) may be given
+/// `out_rows == 2`: rows `oy` and `oy + 1` of the same image, output row `j` reading `rows[j * stride + ky]` and
+/// written `j * y_row` floats after `y` (the residual likewise); every other kernel gets `out_rows == 1`.
+///
 /// Pointer contract (checked by the driver, relied on here):
-/// - `rows.len() == kh`. `rows[ky]` points at channel 0 of the first tile of input pixel 0 of the row tap `ky`
-///   reads, or is null for a padded row (its taps are skipped). Channel `c` of tile `t` of pixel `ix` is at
+/// - `rows.len() == kh + (out_rows - 1) * stride`. `rows[ky]` points at channel 0 of the first tile of input
+///   pixel 0 of the row tap `ky` reads, or is null for a padded row (its taps are skipped). Channel `c` of tile `t` of pixel `ix` is at
 ///   `rows[ky] + ix * x_stride + t * tw + c`, readable for `ix < in_w` and `c < tw` (`c < nc_last` in the last
 ///   tile; a wrap vector's lanes where described above).
 /// - `w` points at the first tile's packed weights, `[bias nv * lanes][kh * kw taps][nv * lanes]`, the next tile
@@ -746,6 +750,10 @@ pub struct NhwcRow<'a> {
     pub y: *mut f32,
     pub res: *const f32,
     pub y_stride: usize,
+    /// Output rows of the call: 1, or 2 for a kernel that takes two (see above).
+    pub out_rows: usize,
+    /// Floats between the call's output rows (and residual rows) when `out_rows == 2`.
+    pub y_row: usize,
     pub min: f32,
     pub max: f32,
     /// Input and output channels per group: 1 for depthwise; for the grouped kernel ([`nhwc_grouped`]) output
@@ -1203,6 +1211,199 @@ unsafe fn nhwc_one_interior<S: Simd, const K: usize, const ST: usize, const R: u
         }
         if ox < a.ox_hi {
             nhwc_one_segment::<S, K, ST, 1, M>(simd, a, rows, c, ox);
+        }
+    }
+}
+
+/// Input row `I` of a [`nhwc_rows_segment`]: it feeds output row `j` through kernel row `I - j * ST`, each of its
+/// input vectors loaded once for both output rows (a separate instantiation per row, so that every weight index
+/// is a constant and the weights stay in registers).
+///
+/// # Safety
+/// As [`nhwc_rows_segment`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn nhwc_rows_input<
+    S: Simd,
+    const K: usize,
+    const ST: usize,
+    const R: usize,
+    const OR: usize,
+    const M: bool,
+    const I: usize,
+>(
+    simd: S,
+    a: &NhwcRow<'_>,
+    c: NhwcTile<S, 1>,
+    w: &[[S::f32s; K]; K],
+    ix0: usize,
+    acc: &mut [[S::f32s; R]; OR],
+) {
+    if I >= K + (OR - 1) * ST || a.rows[I].is_null() {
+        return;
+    }
+    let xs = a.x_stride;
+    // SAFETY: as [`nhwc_segment`]: interior outputs read pixels inside present rows.
+    unsafe {
+        // Opaque, so that the compiler does not keep an induction pointer per column across segments.
+        let mut p = core::hint::black_box(a.rows[I].add(ix0 * xs + c.c0));
+        let mut win = [c.bias[0]; K];
+        for r in 0..R {
+            for (kx, x) in win.iter_mut().enumerate() {
+                if r == 0 || kx >= K - ST {
+                    *x = ld_tile::<S, 1, M>(simd, c.last, p.add(kx * xs))[0];
+                }
+            }
+            for (j, acc) in acc.iter_mut().enumerate() {
+                if I >= j * ST && I - j * ST < K {
+                    for (&x, &wk) in win.iter().zip(&w[I - j * ST]) {
+                        acc[r] = simd.mul_add_e_f32s(x, wk, acc[r]);
+                    }
+                }
+            }
+            for kx in 0..K - ST {
+                win[kx] = win[kx + ST];
+            }
+            p = p.add(ST * xs);
+        }
+    }
+}
+
+/// `R` neighbouring interior outputs of a tile of one vector in each of the call's `OR` (1 or 2) output rows, the
+/// tile's `K x K` weights in registers ([`nhwc_rows`]), the input rows in order ([`nhwc_rows_input`]).
+///
+/// # Safety
+/// As [`nhwc_segment`] for `NV == 1`, for each of the `OR` output rows.
+#[inline(always)]
+unsafe fn nhwc_rows_segment<
+    S: Simd,
+    const K: usize,
+    const ST: usize,
+    const R: usize,
+    const OR: usize,
+    const M: bool,
+>(
+    simd: S,
+    a: &NhwcRow<'_>,
+    c: NhwcTile<S, 1>,
+    w: &[[S::f32s; K]; K],
+    ox: usize,
+) {
+    const { assert!(ST <= K && (OR == 1 || OR == 2) && K + (OR - 1) * ST <= 5) };
+    let mut acc = [[c.bias[0]; R]; OR];
+    let ix0 = ox * ST - a.pad_left;
+    // SAFETY: forwarded contract; output row `j` lies `j * y_row` floats after row 0 (contract).
+    unsafe {
+        nhwc_rows_input::<S, K, ST, R, OR, M, 0>(simd, a, c, w, ix0, &mut acc);
+        nhwc_rows_input::<S, K, ST, R, OR, M, 1>(simd, a, c, w, ix0, &mut acc);
+        nhwc_rows_input::<S, K, ST, R, OR, M, 2>(simd, a, c, w, ix0, &mut acc);
+        nhwc_rows_input::<S, K, ST, R, OR, M, 3>(simd, a, c, w, ix0, &mut acc);
+        nhwc_rows_input::<S, K, ST, R, OR, M, 4>(simd, a, c, w, ix0, &mut acc);
+        for (j, acc) in acc.into_iter().enumerate() {
+            let y = a.y.add(j * a.y_row);
+            let res = if a.res.is_null() { a.res } else { a.res.add(j * a.y_row) };
+            for (r, acc) in acc.into_iter().enumerate() {
+                c.epi.finish_tile::<1, M>(simd, [acc], y, res, (ox + r) * a.y_stride + c.c0, c.last);
+            }
+        }
+    }
+}
+
+/// The interior outputs of a tile of one vector in the call's `OR` output rows, its weights loaded once into
+/// registers, `R` outputs a step, the rest in smaller steps.
+///
+/// # Safety
+/// [`NhwcRow`]'s contract with `out_rows == OR`; `c` is one of its tiles of one vector.
+#[inline(always)]
+unsafe fn nhwc_rows_interior<
+    S: Simd,
+    const K: usize,
+    const ST: usize,
+    const R: usize,
+    const OR: usize,
+    const M: bool,
+>(
+    simd: S,
+    a: &NhwcRow<'_>,
+    c: NhwcTile<S, 1>,
+) {
+    let mut ox = a.ox_lo;
+    // SAFETY: forwarded contract; the tile's weights hold `K * K` taps; segments stay inside the interior.
+    unsafe {
+        let w: [[S::f32s; K]; K] =
+            core::array::from_fn(|ky| core::array::from_fn(|kx| load::<S>(c.w.add((ky * K + kx) * c.tw))));
+        while ox + R <= a.ox_hi {
+            nhwc_rows_segment::<S, K, ST, R, OR, M>(simd, a, c, &w, ox);
+            ox += R;
+        }
+        if R > 4 && ox + 4 <= a.ox_hi {
+            nhwc_rows_segment::<S, K, ST, 4, OR, M>(simd, a, c, &w, ox);
+            ox += 4;
+        }
+        if ox + 2 <= a.ox_hi {
+            nhwc_rows_segment::<S, K, ST, 2, OR, M>(simd, a, c, &w, ox);
+            ox += 2;
+        }
+        if ox < a.ox_hi {
+            nhwc_rows_segment::<S, K, ST, 1, OR, M>(simd, a, c, &w, ox);
+        }
+    }
+}
+
+/// NHWC `K x K`, stride `ST`, undilated kernel over tiles of one vector that takes two output rows a call
+/// ([`NhwcRow`]'s `out_rows`): tile by tile, each tile's weights held in registers across its rows, `R` interior
+/// outputs of both rows a step, so that the input row the two output rows share is loaded once. Stride-2 layers
+/// are bound by the cache lines their loads fetch (every input vector of an output row a line from L2 or L3); two
+/// rows a call fetch five input rows instead of six.
+///
+/// # Safety
+/// `a` satisfies [`NhwcRow`]'s contract for `nv == 1` with `kh == kw == K`, `stride == ST`, `dilation == 1`.
+#[inline(always)]
+pub unsafe fn nhwc_rows<S: Simd, const K: usize, const ST: usize, const R: usize>(simd: S, a: &NhwcRow<'_>) {
+    debug_assert!(a.out_rows == 1 || a.out_rows == 2);
+    debug_assert!(a.rows.len() == K + (a.out_rows - 1) * ST && a.kw == K && a.stride == ST && a.dilation == 1);
+    debug_assert_tiles::<S, 1>(a);
+    let epi = Epilogue::new(simd, a.min, a.max);
+    let tw = S::F32_LANES;
+    // SAFETY: forwarded contract; output row `j` of the call is row 0's contract moved by `j * ST` input rows and
+    // `j * y_row` output floats.
+    unsafe {
+        for j in 0..a.out_rows {
+            let mut rows = [core::ptr::null::<f32>(); K];
+            rows.copy_from_slice(&a.rows[j * ST..j * ST + K]);
+            let aj = NhwcRow {
+                y: a.y.add(j * a.y_row),
+                res: if a.res.is_null() { a.res } else { a.res.add(j * a.y_row) },
+                out_rows: 1,
+                ..*a
+            };
+            for ox in (0..a.ox_lo).chain(a.ox_hi.max(a.ox_lo)..a.ow) {
+                for t in 0..a.tiles {
+                    nhwc_border_tile::<S, K, 1>(simd, &aj, &rows, epi, t, ox);
+                }
+            }
+        }
+        for t in 0..a.tiles {
+            let (kind, nc) = tile_kind::<S, 1>(a, t);
+            let full = kind == 0;
+            match (full, a.out_rows == 2) {
+                (true, true) => {
+                    let c = nhwc_tile::<S, 1, false>(simd, a, epi, t, nc, tw);
+                    nhwc_rows_interior::<S, K, ST, R, 2, false>(simd, a, c);
+                }
+                (true, false) => {
+                    let c = nhwc_tile::<S, 1, false>(simd, a, epi, t, nc, tw);
+                    nhwc_rows_interior::<S, K, ST, R, 1, false>(simd, a, c);
+                }
+                (false, true) => {
+                    let c = nhwc_tile::<S, 1, true>(simd, a, epi, t, nc, tw);
+                    nhwc_rows_interior::<S, K, ST, R, 2, true>(simd, a, c);
+                }
+                (false, false) => {
+                    let c = nhwc_tile::<S, 1, true>(simd, a, epi, t, nc, tw);
+                    nhwc_rows_interior::<S, K, ST, R, 1, true>(simd, a, c);
+                }
+            }
         }
     }
 }
@@ -2491,7 +2692,7 @@ pub unsafe fn pad_rows<S: DwSimd>(simd: S, a: &PadRows) {
 /// registers hold the 8 accumulators, 6 weights and 2 inputs. `$acc` is the NCHW grouped kernel's accumulator
 /// budget (output planes x vectors of pixels): 16 of 32 registers, 8 of AVX2's 16.
 macro_rules! dw_entry_points {
-    ($simd:ty, $token:expr, $isa:expr, $lanes:literal, $tile:literal, $suffix:literal, $rs1:literal, $acc:literal) => {
+    ($simd:ty, $token:expr, $isa:expr, $lanes:literal, $tile:literal, $suffix:literal, $rs1:literal, $acc:literal, $pair:literal) => {
         use $crate::ukernel::dwconv::generic as g;
         use $crate::ukernel::dwconv::{DwEntry, DwKernel, DwShape};
 
@@ -2514,6 +2715,15 @@ macro_rules! dw_entry_points {
             fn with_simd<S: pulp::Simd>(self, _host: S) {
                 // SAFETY: the entry point's caller upholds the NhwcRow contract for this shape.
                 unsafe { g::nhwc_fast::<$simd, K, ST, R, R1, V>(self.1, self.0) }
+            }
+        }
+        struct NhwcRows<'a, 'b, const K: usize, const ST: usize, const R: usize>(&'a g::NhwcRow<'b>, $simd);
+        impl<const K: usize, const ST: usize, const R: usize> pulp::WithSimd for NhwcRows<'_, '_, K, ST, R> {
+            type Output = ();
+            #[inline(always)]
+            fn with_simd<S: pulp::Simd>(self, _host: S) {
+                // SAFETY: the entry point's caller upholds the NhwcRow contract for this shape.
+                unsafe { g::nhwc_rows::<$simd, K, ST, R>(self.1, self.0) }
             }
         }
         struct NhwcGeneric<'a, 'b>(&'a g::NhwcRow<'b>, $simd);
@@ -2588,6 +2798,12 @@ macro_rules! dw_entry_points {
             pulp::Simd::vectorize(simd, NhwcFast::<K, ST, R, R1, V>(a, simd))
         }
         /// # Safety
+        /// [`g::NhwcRow`]'s contract for a `K x K` stride-`ST` undilated kernel over tiles of one vector.
+        unsafe fn nhwc_rows<const K: usize, const ST: usize, const R: usize>(a: &g::NhwcRow<'_>) {
+            let simd = token();
+            pulp::Simd::vectorize(simd, NhwcRows::<K, ST, R>(a, simd))
+        }
+        /// # Safety
         /// [`g::NhwcRow`]'s contract.
         unsafe fn nhwc_generic(a: &g::NhwcRow<'_>) {
             let simd = token();
@@ -2625,12 +2841,11 @@ macro_rules! dw_entry_points {
         }
 
         const fn k(name: &'static str, nv: usize, shape: DwShape, entry: DwEntry) -> DwKernel {
-            DwKernel { name, isa: $isa, lanes: $lanes, nv, shape, entry, pad }
+            DwKernel { name, isa: $isa, lanes: $lanes, nv, shape, entry, pad, pair: false, min_channels: 0 }
         }
 
-        /// This ISA's depthwise kernels: NHWC then NCHW, specialised shapes then the general one; then the
-        /// grouped kernels.
-        pub static KERNELS: [DwKernel; 12] = [
+        /// Every depthwise kernel of this ISA, the two-row NHWC kernel last ([`KERNELS`] keeps it where `$pair`).
+        const ALL: &[DwKernel] = &[
             k(
                 concat!("f32_dwconv_3x3s1_", $tile, "c__", $suffix),
                 2,
@@ -2663,7 +2878,27 @@ macro_rules! dw_entry_points {
             k(concat!("f32_dwconv2d_chw_generic__", $suffix), NV, DwShape::Generic, DwEntry::Nchw(nchw_generic)),
             k(concat!("f32_gconv_generic_", $lanes, "c__", $suffix), 1, DwShape::Grouped, DwEntry::Nhwc(nhwc_grouped)),
             k(concat!("f32_gconv2d_chw_generic__", $suffix), 1, DwShape::Grouped, DwEntry::Nchw(nchw_grouped)),
+            DwKernel {
+                pair: true,
+                min_channels: 4 * $lanes,
+                ..k(
+                    concat!("f32_dwconv_3x3s2_", $lanes, "c_2rows__", $suffix),
+                    1,
+                    DwShape::K3S2,
+                    DwEntry::Nhwc(nhwc_rows::<3, 2, 4>),
+                )
+            },
         ];
+        /// This ISA's depthwise kernels: NHWC then NCHW, specialised shapes then the general one; then the
+        /// grouped kernels; last, where `$pair`, the NHWC 3x3 stride-2 kernel that takes two output rows a call
+        /// ([`g::nhwc_rows`]), from four tiles of channels on. AVX-512 runs it (measured on Zen 4, one thread,
+        /// input 16 bytes past a line, against the one-row kernel over tiles of two vectors: 56x56x144
+        /// 1.12-1.14x, 28x28x192 1.20x, 14x14x576 1.15x, 112x112x96 1.02-1.04x; 112x112x32 0.83x and 56x56x40
+        /// 0.87x, where each tile's own pass over the row fetches the lines the other tile's loads share), and so
+        /// do the portable backend and the 16-lane stand-ins, which test its logic; AVX2's 16 registers do not
+        /// hold its 8 accumulators, 9 weights and 3 input columns, and NEON keeps the one-row kernel until
+        /// measured.
+        pub static KERNELS: &[DwKernel] = if $pair { ALL } else { ALL.split_at(ALL.len() - 1).0 };
     };
 }
 pub(crate) use dw_entry_points;

@@ -80,6 +80,12 @@ pub struct DwKernel {
     pub entry: DwEntry,
     /// The same ISA's NCHW row preparation.
     pub pad: PadFn,
+    /// NHWC: the kernel takes two output rows a call when the driver gives them ([`generic::NhwcRow`]'s
+    /// `out_rows`).
+    pub pair: bool,
+    /// The fewest channels (`c_in`) the kernel serves; where several kernels serve a shape, the one with the most
+    /// that the layer has is chosen ([`select`]).
+    pub min_channels: usize,
 }
 
 impl DwKernel {
@@ -101,15 +107,15 @@ impl DwKernel {
 /// Every depthwise kernel compiled into this build, one list per ISA.
 pub static REGISTRY: &[&[DwKernel]] = &[
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-    &avx512::KERNELS,
+    avx512::KERNELS,
     #[cfg(target_arch = "x86_64")]
-    &avx2::KERNELS,
+    avx2::KERNELS,
     #[cfg(target_arch = "x86_64")]
-    &emu512::v3_512b::KERNELS,
+    emu512::v3_512b::KERNELS,
     #[cfg(target_arch = "aarch64")]
-    &neon::KERNELS,
-    &scalar::KERNELS,
-    &emu512::scalar512b::KERNELS,
+    neon::KERNELS,
+    scalar::KERNELS,
+    emu512::scalar512b::KERNELS,
 ];
 
 /// Every registered kernel.
@@ -117,7 +123,15 @@ pub fn all() -> impl Iterator<Item = &'static DwKernel> {
     REGISTRY.iter().flat_map(|l| l.iter())
 }
 
-/// The kernel for `isa`, `layout` and `shape` (every [`Isa`] has one for each).
+/// The kernel for `isa`, `layout` and `shape` that serves every channel count (every [`Isa`] has one for each).
 pub fn find(isa: Isa, layout: Layout, shape: DwShape) -> Option<&'static DwKernel> {
-    all().find(|k| k.isa == isa && k.layout() == layout && k.shape == shape)
+    all().find(|k| k.isa == isa && k.layout() == layout && k.shape == shape && k.min_channels == 0)
+}
+
+/// The kernel for `isa`, `layout` and `shape` for a layer of `channels` input channels: of those that serve that
+/// many, the one that asks the most.
+pub fn select(isa: Isa, layout: Layout, shape: DwShape, channels: usize) -> Option<&'static DwKernel> {
+    all()
+        .filter(|k| k.isa == isa && k.layout() == layout && k.shape == shape && channels >= k.min_channels)
+        .max_by_key(|k| k.min_channels)
 }

@@ -2,4 +2,4 @@
 
 use pulp::aarch64::Neon;
 
-super::generic::dw_entry_points!(Neon, Neon::new_unchecked(), crate::isa::Isa::Neon, 4, 8, "neon", 4, 16);
+super::generic::dw_entry_points!(Neon, Neon::new_unchecked(), crate::isa::Isa::Neon, 4, 8, "neon", 4, 16, false);

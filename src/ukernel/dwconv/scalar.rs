@@ -2,4 +2,4 @@
 
 use pulp::Scalar;
 
-super::generic::dw_entry_points!(Scalar, Scalar, crate::isa::Isa::Portable, 1, 2, "scalar", 4, 16);
+super::generic::dw_entry_points!(Scalar, Scalar, crate::isa::Isa::Portable, 1, 2, "scalar", 4, 16, true);
