@@ -301,6 +301,16 @@ fn nhwc_two_output_rows_a_call() {
                 }
             }
         }
+        // A channel multiplier: rows gathered into the driver's copies, one output row a call.
+        for h in [3, 6] {
+            let p = Conv2dParams::new(h, 13, min + 1, 2 * (min + 1), 3, 3)
+                .groups(min + 1)
+                .layout(Layout::Nhwc)
+                .weight_layout(WeightLayout::Ohwi)
+                .stride(2, 2)
+                .padding(1, 1, 1, 1);
+            check(p, isa, Extras { bias: true, residual: true, threads: 2, ..Default::default() });
+        }
         // Below the threshold the one-row kernel serves.
         let p = dw(6, 9, min - 1, (3, 3), Layout::Nhwc).stride(2, 2).padding(1, 1, 1, 1);
         let conv = Conv2d::with_options(
