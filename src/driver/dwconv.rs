@@ -404,7 +404,7 @@ impl DwNhwc {
                         };
                         // SAFETY: present rows hold `in_w` pixels of `x_stride` floats with this group's channels
                         // readable (input rows or our copies); the packed tiles exist; this task alone writes
-                        // outputs (n, oy, 0..ow) of these channels.
+                        // outputs (n, oy .. oy + out_rows, 0..ow) of these channels (both rows in its block).
                         unsafe { (self.f)(&a) };
                         g0 += gn;
                     }

@@ -3,20 +3,22 @@
 //!
 //! NHWC kernels put channels in the lanes (tiles of two vectors) and compute one output row of a group of channel
 //! tiles per call, pixel-major: for each run of `R` interior output pixels, every tile in turn, so neighbouring
-//! outputs share input loads and a pixel's channels stay in L1 across tiles. NCHW kernels put the pixels of an
-//! output row in the lanes and compute a range of output rows of one channel plane per call. The specialised
-//! (direct) NCHW kernels read the input plane in place, `RR` output rows by one vector per step so that rows share
-//! input-row loads: stride 1 loads each input row once per vector and forms the other taps by shifting lanes in
-//! from the row's previous vector; stride 2 splits each pair of input vectors into even and odd columns in
-//! registers ([`DwSimd`]). Rows that fit one vector (stride 1), 3x3 rows that fit two (stride 1) and 3x3
-//! stride-2 rows of up to four output vectors are instead loaded whole, every tap formed from those vectors with
-//! no window carried between steps. The general NCHW kernel reads rows prepared by [`pad_rows`] (zero-padded,
-//! split into stride phases).
+//! outputs share input loads and a pixel's channels stay in L1 across tiles; the 3x3 stride-2 kernel for many
+//! channels instead takes tiles of one vector in turn, each over two output rows ([`nhwc_rows`]). NCHW kernels put
+//! the pixels of an output row in the lanes and compute a range of output rows of one channel plane per call. The
+//! specialised (direct) NCHW kernels read the input plane in place, `RR` output rows by one vector per step so that
+//! rows share input-row loads: stride 1 loads each input row once per vector and forms the other taps by shifting
+//! lanes in from the row's previous vector; stride 2 splits each pair of input vectors into even and odd columns in
+//! registers ([`DwSimd`]). Rows that fit one vector (stride 1), 3x3 rows that fit two (stride 1) and 3x3 stride-2
+//! rows of up to four output vectors are instead loaded whole, every tap formed from those vectors with no window
+//! carried between steps. The general NCHW kernel reads rows prepared by [`pad_rows`] (zero-padded, split into stride
+//! phases).
 //!
 //! Whatever path computes an output, its arithmetic is the same: `acc = bias`, then one multiply-add per tap in
 //! `(ky, kx)` order, then the residual, then the clamp (NaN-preserving). Padded taps are skipped (NHWC, general
 //! NCHW) or multiply zeros (direct NCHW); for the finite weights the plan sends here both equal the reference's
-//! zero padding. Which path computes an output depends only on its position, so results do not depend on how the
+//! zero padding. Which path computes an output depends only on its position (but for whether a 3x3 stride-2 row
+//! runs alone or with the next, which the same arithmetic makes no difference), so results do not depend on how the
 //! driver splits the work.
 //!
 //! One body serves every ISA (AVX2, AVX-512, NEON, portable and the 16-lane stand-ins that run the AVX-512
@@ -703,7 +705,7 @@ unsafe fn ld_tile<S: Simd, const NV: usize, const M: bool>(simd: S, last: Last<S
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// NHWC: channels in lanes, one output row of one channel tile per call.
+// NHWC: channels in lanes, one output row (or two) of a group of channel tiles per call.
 // ---------------------------------------------------------------------------------------------------------------
 
 /// One NHWC output row over `tiles` consecutive channel tiles of `tw = nv * lanes` channels (`nv` the kernel's
@@ -720,8 +722,8 @@ unsafe fn ld_tile<S: Simd, const NV: usize, const M: bool>(simd: S, last: Last<S
 ///
 /// Pointer contract (checked by the driver, relied on here):
 /// - `rows.len() == kh + (out_rows - 1) * stride`. `rows[ky]` points at channel 0 of the first tile of input
-///   pixel 0 of the row tap `ky` reads, or is null for a padded row (its taps are skipped). Channel `c` of tile `t` of pixel `ix` is at
-///   `rows[ky] + ix * x_stride + t * tw + c`, readable for `ix < in_w` and `c < tw` (`c < nc_last` in the last
+///   pixel 0 of the row tap `ky` reads, or is null for a padded row (its taps are skipped). Channel `c` of tile
+///   `t` of pixel `ix` is at `rows[ky] + ix * x_stride + t * tw + c`, readable for `ix < in_w` and `c < tw` (`c < nc_last` in the last
 ///   tile; a wrap vector's lanes where described above).
 /// - `w` points at the first tile's packed weights, `[bias nv * lanes][kh * kw taps][nv * lanes]`, the next tile
 ///   `w_stride` floats further.
@@ -2690,9 +2692,20 @@ pub unsafe fn pad_rows<S: DwSimd>(simd: S, a: &PadRows) {
 /// `$rs1` is the number of outputs per step of the stride-1 NHWC kernels: 6 with AVX-512's 32 registers (12
 /// accumulators; measured against 4 on Zen 4: 3x3 1.02-1.08x, 5x5 1.06-1.09x) and its stand-ins, 4 where 16
 /// registers hold the 8 accumulators, 6 weights and 2 inputs. `$acc` is the NCHW grouped kernel's accumulator
-/// budget (output planes x vectors of pixels): 16 of 32 registers, 8 of AVX2's 16.
+/// budget (output planes x vectors of pixels): 16 of 32 registers, 8 of AVX2's 16. `$pair` lists the NHWC 3x3
+/// stride-2 kernel that takes two output rows a call ([`nhwc_rows`]; see the `KERNELS` list).
 macro_rules! dw_entry_points {
-    ($simd:ty, $token:expr, $isa:expr, $lanes:literal, $tile:literal, $suffix:literal, $rs1:literal, $acc:literal, $pair:literal) => {
+    (
+        $simd:ty,
+        $token:expr,
+        $isa:expr,
+        $lanes:literal,
+        $tile:literal,
+        $suffix:literal,
+        $rs1:literal,
+        $acc:literal,
+        $pair:literal
+    ) => {
         use $crate::ukernel::dwconv::generic as g;
         use $crate::ukernel::dwconv::{DwEntry, DwKernel, DwShape};
 

@@ -1,7 +1,8 @@
 //! Depthwise convolution micro-kernel family (groups == c_in), and its NHWC kernel for grouped convolutions of a
 //! few channels per group: the registry list that feeds dispatch, edge-sweep tests and benches.
 //!
-//! NHWC kernels ([`generic::NhwcRow`]) compute one output row of one channel tile with channels in the lanes;
+//! NHWC kernels ([`generic::NhwcRow`]) compute one output row of one channel tile with channels in the lanes
+//! (the 3x3 stride-2 kernel of AVX-512 and the portable backends two rows where the driver gives them);
 //! NCHW kernels ([`generic::NchwPlane`]) compute output rows of one channel plane with pixels in the lanes.
 //! Each ISA has specialised 3x3 and 5x5 kernels for strides 1 and 2 and a general kernel for every other shape.
 
