@@ -723,8 +723,8 @@ unsafe fn ld_tile<S: Simd, const NV: usize, const M: bool>(simd: S, last: Last<S
 /// Pointer contract (checked by the driver, relied on here):
 /// - `rows.len() == kh + (out_rows - 1) * stride`. `rows[ky]` points at channel 0 of the first tile of input
 ///   pixel 0 of the row tap `ky` reads, or is null for a padded row (its taps are skipped). Channel `c` of tile
-///   `t` of pixel `ix` is at `rows[ky] + ix * x_stride + t * tw + c`, readable for `ix < in_w` and `c < tw` (`c < nc_last` in the last
-///   tile; a wrap vector's lanes where described above).
+///   `t` of pixel `ix` is at `rows[ky] + ix * x_stride + t * tw + c`, readable for `ix < in_w` and `c < tw` (`c <
+///   nc_last` in the last tile; a wrap vector's lanes where described above).
 /// - `w` points at the first tile's packed weights, `[bias nv * lanes][kh * kw taps][nv * lanes]`, the next tile
 ///   `w_stride` floats further.
 /// - `[ox_lo, ox_hi)` is the interior: every tap `ix = ox * stride + kx * dilation - pad_left` of these outputs
@@ -762,6 +762,20 @@ pub struct NhwcRow<'a> {
     /// channel `c` of a tile reads the `group` input channels `c - c % group ..` of the same tile (tiles start on a
     /// group boundary, `group` divides the lanes).
     pub group: usize,
+}
+
+impl NhwcRow<'_> {
+    /// The output and residual (null for none) of the call's output row `j`, `j * y_row` floats after row 0's.
+    ///
+    /// # Safety
+    /// `j < out_rows` ([`NhwcRow`]'s contract).
+    #[inline(always)]
+    unsafe fn out_row(&self, j: usize) -> (*mut f32, *const f32) {
+        // SAFETY: row `j` of the call lies inside the output (and residual) (contract).
+        unsafe {
+            (self.y.add(j * self.y_row), if self.res.is_null() { self.res } else { self.res.add(j * self.y_row) })
+        }
+    }
 }
 
 /// Per-tile constants of an NHWC kernel computing `NV` vectors per pixel (`tw` floats between weight taps).
@@ -1302,8 +1316,7 @@ unsafe fn nhwc_rows_segment<
         nhwc_rows_input::<S, K, ST, R, OR, M, 3>(simd, a, c, w, ix0, &mut acc);
         nhwc_rows_input::<S, K, ST, R, OR, M, 4>(simd, a, c, w, ix0, &mut acc);
         for (j, acc) in acc.into_iter().enumerate() {
-            let y = a.y.add(j * a.y_row);
-            let res = if a.res.is_null() { a.res } else { a.res.add(j * a.y_row) };
+            let (y, res) = a.out_row(j);
             for (r, acc) in acc.into_iter().enumerate() {
                 c.epi.finish_tile::<1, M>(simd, [acc], y, res, (ox + r) * a.y_stride + c.c0, c.last);
             }
@@ -1373,12 +1386,8 @@ pub unsafe fn nhwc_rows<S: Simd, const K: usize, const ST: usize, const R: usize
         for j in 0..a.out_rows {
             let mut rows = [core::ptr::null::<f32>(); K];
             rows.copy_from_slice(&a.rows[j * ST..j * ST + K]);
-            let aj = NhwcRow {
-                y: a.y.add(j * a.y_row),
-                res: if a.res.is_null() { a.res } else { a.res.add(j * a.y_row) },
-                out_rows: 1,
-                ..*a
-            };
+            let (y, res) = a.out_row(j);
+            let aj = NhwcRow { y, res, out_rows: 1, ..*a };
             for ox in (0..a.ox_lo).chain(a.ox_hi.max(a.ox_lo)..a.ow) {
                 for t in 0..a.tiles {
                     nhwc_border_tile::<S, K, 1>(simd, &aj, &rows, epi, t, ox);
